@@ -1,0 +1,33 @@
+# Two commands do all the set-up on a fresh machine: `make plan` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STACK ?= dev
+
+.PHONY: plan test install lock clean
+
+$(BIN)/mlp: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(BIN)/mlp
+
+## Offline plan of a stack (default dev): resource tree, no cloud needed.
+plan: install
+	$(BIN)/mlp plan $(STACK)
+
+## The test suite (pytest, offline, < 1 min).
+test: install
+	$(BIN)/pytest -q
+
+## Re-resolve dependencies within pyproject's ranges and record them.
+lock:
+	rm -rf /tmp/mlp-lock && $(PYTHON) -m venv /tmp/mlp-lock
+	/tmp/mlp-lock/bin/pip install --quiet '.[dev]'
+	(echo "# Resolved versions CI and 'make' install with (pip install -c). Refresh: make lock"; \
+	 /tmp/mlp-lock/bin/pip freeze | grep -vi -e '^ml-platform' -e '^# Editable') > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache

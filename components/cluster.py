@@ -1,0 +1,285 @@
+"""The EKS cluster, ready for workloads: control plane, system nodes, core addons, provider.
+
+"Ready" is the contract: the Kubernetes provider this component hands out
+depends on the access entries and every core addon, so nothing downstream
+races the admin grant or lands on a cluster without networking or DNS.
+The system node group lives here, not in NodePools, because CoreDNS and the
+EBS CSI controller cannot go ACTIVE until some node runs them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.eks_release import EksRelease
+from components.iam import managed_policy_arn, pod_identity_trust_policy, policy_document, service_trust_policy
+from components.node_group import ManagedNodeGroup, ManagedNodeGroupArgs
+from infra.config import NodePool
+
+LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+# Addons nodes need before they can go Ready; the rest need a node to run on.
+BEFORE_COMPUTE = ("vpc-cni", "eks-pod-identity-agent", "kube-proxy")
+ADMIN_ACCESS_POLICY = "AmazonEKSClusterAdminPolicy"
+NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly", "AmazonEKS_CNI_Policy")
+EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
+# vpc-cni enforces NetworkPolicy only with this on; without it every policy is decoration.
+ADDON_CONFIGURATION = {"vpc-cni": {"enableNetworkPolicy": "true"}}
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    cluster_name: str
+    region: str
+    partition: str
+    release: EksRelease
+    private_subnet_ids: pulumi.Input[Sequence[str]]
+    public_access_cidrs: Sequence[str]
+    service_cidr: str
+    admin_principals: Sequence[str]
+    log_retention_days: int
+    node_ssm_access: bool
+    system_pool_name: str
+    system_pool: NodePool
+    instance_tags: Mapping[str, str]
+    protect: bool
+
+
+@dataclass(frozen=True)
+class ClusterHandle:
+    """The narrow view of the cluster that later components take."""
+
+    name: pulumi.Output[str]
+    version: str
+    endpoint: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    oidc_provider_arn: pulumi.Output[str]
+    node_role_arn: pulumi.Output[str]
+    node_role_name: pulumi.Output[str]
+    private_subnet_ids: pulumi.Input[Sequence[str]]
+    kubernetes_provider: k8s.Provider
+    # Resources a node group must wait for (networking addons).
+    node_prerequisites: Sequence[pulumi.Resource]
+
+
+def kubeconfig(name: str, endpoint: str, certificate_authority: str, region: str) -> str:
+    """A kubeconfig that authenticates with `aws eks get-token` (no static credentials in state)."""
+    return json.dumps({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {"server": endpoint,
+                                                "certificate-authority-data": certificate_authority}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        "current-context": name,
+        "users": [{"name": name, "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "aws",
+            "args": ["eks", "get-token", "--cluster-name", name, "--region", region, "--output", "json"],
+        }}}],
+    })
+
+
+class Cluster(pulumi.ComponentResource):
+    """EKS with API-mode access entries, KMS secrets encryption, all control-plane logs."""
+
+    handle: ClusterHandle
+    name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    oidc_provider_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("ml-platform:cluster:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
+
+        secrets_key = aws.kms.Key(
+            f"{name}-secrets",
+            description=f"{args.cluster_name} Kubernetes secrets envelope encryption",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            opts=stateful,
+        )
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane",
+            # EKS writes here; creating it first sets retention (EKS would create it to never expire).
+            name=f"/aws/eks/{args.cluster_name}/cluster",
+            retention_in_days=args.log_retention_days,
+            opts=stateful,
+        )
+        role = aws.iam.Role(
+            f"{name}-cluster", assume_role_policy=service_trust_policy("eks.amazonaws.com"), opts=child
+        )
+        role_policies = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-cluster-policy",
+                role=role.name,
+                policy_arn=managed_policy_arn(args.partition, "AmazonEKSClusterPolicy"),
+                opts=child,
+            ),
+            aws.iam.RolePolicy(
+                f"{name}-cluster-kms",
+                role=role.id,
+                policy=secrets_key.arn.apply(lambda arn: policy_document([{
+                    "Effect": "Allow",
+                    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
+                    "Resource": arn,
+                }])),
+                opts=child,
+            ),
+        ]
+
+        cluster = aws.eks.Cluster(
+            f"{name}",
+            name=args.cluster_name,
+            version=args.release.version,
+            role_arn=role.arn,
+            vpc_config={
+                "subnet_ids": args.private_subnet_ids,
+                "endpoint_private_access": True,
+                "endpoint_public_access": bool(args.public_access_cidrs),
+                "public_access_cidrs": list(args.public_access_cidrs) or None,
+            },
+            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": False},
+            encryption_config={"provider": {"key_arn": secrets_key.arn}, "resources": ["secrets"]},
+            enabled_cluster_log_types=list(LOG_TYPES),
+            kubernetes_network_config={"service_ipv4_cidr": args.service_cidr, "ip_family": "ipv4"},
+            # Core addons come in as pinned EKS addons below, not as unmanaged defaults.
+            bootstrap_self_managed_addons=False,
+            # STANDARD: upgrade at the end of standard support instead of paying 6x for extended.
+            upgrade_policy={"support_type": "STANDARD"},
+            deletion_protection=args.protect,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # The log group name is a string, not an output; the role needs its policies first.
+                depends_on=[log_group, *role_policies],
+            ),
+        )
+
+        oidc = aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc",
+            url=cluster.identities[0].oidcs[0].issuer,
+            client_id_lists=["sts.amazonaws.com"],
+            opts=child,
+        )
+
+        grants = []
+        for arn in args.admin_principals:
+            principal = arn.rsplit("/", 1)[1]
+            entry = aws.eks.AccessEntry(
+                f"{name}-admin-{principal}", cluster_name=cluster.name, principal_arn=arn, type="STANDARD",
+                opts=child,
+            )
+            grants.append(aws.eks.AccessPolicyAssociation(
+                f"{name}-admin-{principal}",
+                cluster_name=cluster.name,
+                principal_arn=entry.principal_arn,
+                policy_arn=f"arn:{args.partition}:eks::aws:cluster-access-policy/{ADMIN_ACCESS_POLICY}",
+                access_scope={"type": "cluster"},
+                opts=child,
+            ))
+
+        node_role = aws.iam.Role(
+            f"{name}-node", assume_role_policy=service_trust_policy("ec2.amazonaws.com"), opts=child
+        )
+        node_policies = [*NODE_POLICIES, *(("AmazonSSMManagedInstanceCore",) if args.node_ssm_access else ())]
+        node_attachments = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-node-{policy}", role=node_role.name, policy_arn=managed_policy_arn(args.partition, policy),
+                opts=child,
+            )
+            for policy in node_policies
+        ]
+
+        ebs_role = aws.iam.Role(f"{name}-ebs-csi", assume_role_policy=pod_identity_trust_policy(), opts=child)
+        aws.iam.RolePolicyAttachment(
+            f"{name}-ebs-csi",
+            role=ebs_role.name,
+            policy_arn=managed_policy_arn(args.partition, "service-role/AmazonEBSCSIDriverPolicy"),
+            opts=child,
+        )
+
+        def addon(addon_name: str, depends_on: Sequence[pulumi.Resource], **extra) -> aws.eks.Addon:
+            configuration = ADDON_CONFIGURATION.get(addon_name)
+            return aws.eks.Addon(
+                f"{name}-{addon_name}",
+                cluster_name=cluster.name,
+                addon_name=addon_name,
+                addon_version=args.release.addons[addon_name],
+                configuration_values=json.dumps(configuration) if configuration else None,
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+                **extra,
+            )
+
+        networking = [addon(a, ()) for a in BEFORE_COMPUTE]
+        system_nodes = ManagedNodeGroup(
+            f"{name}-{args.system_pool_name}",
+            ManagedNodeGroupArgs(
+                cluster_name=cluster.name,
+                kubernetes_version=args.release.version,
+                node_role_arn=node_role.arn,
+                subnet_ids=args.private_subnet_ids,
+                pool_name=args.system_pool_name,
+                pool=args.system_pool,
+                instance_tags=args.instance_tags,
+            ),
+            # Nodes join only once networking addons exist and the role carries its policies.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*networking, *node_attachments]),
+        )
+        on_nodes = [
+            addon("coredns", [system_nodes]),
+            addon("aws-ebs-csi-driver", [system_nodes], pod_identity_associations=[
+                {"role_arn": ebs_role.arn, "service_account": EBS_CSI_SERVICE_ACCOUNT}]),
+        ]
+
+        config = pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(
+            lambda c: kubeconfig(c[0], c[1], c[2], args.region))
+        provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=config,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # Every Kubernetes object waits for the admin grant and a cluster with DNS and storage.
+                depends_on=[*grants, *networking, *on_nodes],
+            ),
+        )
+        k8s.storage.v1.StorageClass(
+            f"{name}-gp3",
+            metadata={"name": "gp3", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true"},
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            reclaim_policy="Delete",
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+        )
+
+        self.handle = ClusterHandle(
+            name=cluster.name,
+            version=args.release.version,
+            endpoint=cluster.endpoint,
+            security_group_id=cluster.vpc_config.cluster_security_group_id,
+            oidc_provider_arn=oidc.arn,
+            node_role_arn=node_role.arn,
+            node_role_name=node_role.name,
+            private_subnet_ids=args.private_subnet_ids,
+            kubernetes_provider=provider,
+            node_prerequisites=[*networking, *node_attachments],
+        )
+        self.name = cluster.name
+        self.endpoint = cluster.endpoint
+        self.kubeconfig = pulumi.Output.secret(config)
+        self.oidc_provider_arn = oidc.arn
+        self.register_outputs({
+            "name": self.name,
+            "endpoint": self.endpoint,
+            "kubeconfig": self.kubeconfig,
+            "oidc_provider_arn": self.oidc_provider_arn,
+        })

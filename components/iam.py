@@ -1,0 +1,44 @@
+"""IAM documents as pure functions: tested without the engine, reviewed as JSON in previews."""
+
+from __future__ import annotations
+
+import json
+
+
+def partition_of(region: str) -> str:
+    """The ARN partition of a region (`aws`, `aws-cn`, `aws-us-gov`)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def managed_policy_arn(partition: str, name: str) -> str:
+    return f"arn:{partition}:iam::aws:policy/{name}"
+
+
+def service_trust_policy(service: str) -> str:
+    """Trust policy letting one AWS service (`eks.amazonaws.com`, ...) assume the role."""
+    return _document([{
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": ["sts:AssumeRole", "sts:TagSession"] if service == "eks.amazonaws.com" else "sts:AssumeRole",
+    }])
+
+
+def pod_identity_trust_policy() -> str:
+    """Trust policy for EKS Pod Identity; the PodIdentityAssociation pins the service account."""
+    return _document([{
+        "Effect": "Allow",
+        "Principal": {"Service": "pods.eks.amazonaws.com"},
+        "Action": ["sts:AssumeRole", "sts:TagSession"],
+    }])
+
+
+def policy_document(statements: list[dict]) -> str:
+    return _document(statements)
+
+
+def _document(statements: list[dict]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)

@@ -1,0 +1,225 @@
+"""The VPC: private subnets for nodes, public subnets for NAT and load balancers, flow logs."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import policy_document, service_trust_policy
+from components.storage import PrivateBucket, PrivateBucketArgs
+from components.subnets import plan_subnets
+from infra.config import FlowLogs
+
+# Interface endpoints by config name; `s3` is a (free) gateway endpoint instead.
+INTERFACE_ENDPOINTS = {"ecr": ("ecr.api", "ecr.dkr"), "sts": ("sts",)}
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    cluster_name: str
+    region: str
+    partition: str
+    account_id: pulumi.Input[str]
+    cidr: ipaddress.IPv4Network
+    availability_zones: Sequence[str]
+    nat_per_az: bool
+    flow_logs: FlowLogs
+    endpoints: Sequence[str]
+    protect: bool
+
+
+class Network(pulumi.ComponentResource):
+    """VPC with one private and one public subnet per AZ, NAT egress and flow logs.
+
+    Private subnets carry the Karpenter discovery tag and the internal-ELB role;
+    public subnets the internet-facing ELB role. No subnet maps public IPs: nodes
+    never get one, and NAT gateways and load balancers bring their own.
+    """
+
+    vpc_id: pulumi.Output[str]
+    private_subnet_ids: pulumi.Output[list[str]]
+    public_subnet_ids: pulumi.Output[list[str]]
+    nat_gateway_ids: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("ml-platform:network:Network", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        plan = plan_subnets(args.cidr, len(args.availability_zones))
+
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=str(args.cidr),
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            tags={"Name": args.cluster_name},
+            opts=child,
+        )
+        igw = aws.ec2.InternetGateway(
+            f"{name}-igw", vpc_id=vpc.id, tags={"Name": args.cluster_name}, opts=child
+        )
+        public_rt = aws.ec2.RouteTable(
+            f"{name}-public",
+            vpc_id=vpc.id,
+            routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": igw.id}],
+            tags={"Name": f"{args.cluster_name}-public"},
+            opts=child,
+        )
+
+        public, private, nats, private_rts = [], [], [], []
+        for az, public_cidr, private_cidr in zip(args.availability_zones, plan.public, plan.private):
+            public_subnet = aws.ec2.Subnet(
+                f"{name}-public-{az}",
+                vpc_id=vpc.id,
+                cidr_block=str(public_cidr),
+                availability_zone=az,
+                map_public_ip_on_launch=False,
+                tags={"Name": f"{args.cluster_name}-public-{az}", "kubernetes.io/role/elb": "1"},
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-{az}", subnet_id=public_subnet.id, route_table_id=public_rt.id, opts=child
+            )
+            public.append(public_subnet)
+            if args.nat_per_az or not nats:
+                eip = aws.ec2.Eip(f"{name}-nat-{az}", domain="vpc", tags={"Name": f"{args.cluster_name}-nat-{az}"},
+                                  opts=child)
+                nats.append(aws.ec2.NatGateway(
+                    f"{name}-nat-{az}",
+                    allocation_id=eip.id,
+                    subnet_id=public_subnet.id,
+                    tags={"Name": f"{args.cluster_name}-nat-{az}"},
+                    # A NAT gateway needs the IGW attached before it can route.
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
+                ))
+            private_subnet = aws.ec2.Subnet(
+                f"{name}-private-{az}",
+                vpc_id=vpc.id,
+                cidr_block=str(private_cidr),
+                availability_zone=az,
+                map_public_ip_on_launch=False,
+                tags={
+                    "Name": f"{args.cluster_name}-private-{az}",
+                    "kubernetes.io/role/internal-elb": "1",
+                    "karpenter.sh/discovery": args.cluster_name,
+                },
+                opts=child,
+            )
+            route_table = aws.ec2.RouteTable(
+                f"{name}-private-{az}",
+                vpc_id=vpc.id,
+                routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": nats[-1].id}],
+                tags={"Name": f"{args.cluster_name}-private-{az}"},
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-private-{az}", subnet_id=private_subnet.id, route_table_id=route_table.id, opts=child
+            )
+            private.append(private_subnet)
+            private_rts.append(route_table)
+
+        self._flow_logs(name, args, vpc)
+        self._endpoints(name, args, vpc, private, private_rts)
+
+        self.vpc_id = vpc.id
+        self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private])
+        self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public])
+        self.nat_gateway_ids = pulumi.Output.all(*[n.id for n in nats])
+        self.register_outputs({
+            "vpc_id": self.vpc_id,
+            "private_subnet_ids": self.private_subnet_ids,
+            "public_subnet_ids": self.public_subnet_ids,
+            "nat_gateway_ids": self.nat_gateway_ids,
+        })
+
+    def _flow_logs(self, name: str, args: NetworkArgs, vpc: aws.ec2.Vpc) -> None:
+        """All traffic, accepted and rejected, to CloudWatch or S3 with finite retention."""
+        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        if args.flow_logs.destination == "s3":
+            bucket = PrivateBucket(
+                f"{name}-flow-logs",
+                PrivateBucketArgs(account_id=args.account_id, partition=args.partition, region=args.region,
+                                  protect=args.protect, expire_days=args.flow_logs.retention_days,
+                                  log_delivery=True),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            aws.ec2.FlowLog(
+                f"{name}-flow-logs",
+                vpc_id=vpc.id,
+                traffic_type="ALL",
+                log_destination_type="s3",
+                log_destination=bucket.arn,
+                max_aggregation_interval=60,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            return
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-flow-logs",
+            name=f"/aws/vpc/{args.cluster_name}/flow-logs",
+            retention_in_days=args.flow_logs.retention_days,
+            opts=stateful,
+        )
+        role = aws.iam.Role(
+            f"{name}-flow-logs",
+            assume_role_policy=service_trust_policy("vpc-flow-logs.amazonaws.com"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.iam.RolePolicy(
+            f"{name}-flow-logs",
+            role=role.id,
+            policy=log_group.arn.apply(lambda arn: policy_document([{
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                "Resource": [arn, f"{arn}:*"],
+            }])),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.ec2.FlowLog(
+            f"{name}-flow-logs",
+            vpc_id=vpc.id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=log_group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=60,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _endpoints(self, name: str, args: NetworkArgs, vpc: aws.ec2.Vpc,
+                   subnets: list[aws.ec2.Subnet], route_tables: list[aws.ec2.RouteTable]) -> None:
+        """Keep image pulls and AWS API calls off the NAT gateways (cheaper, and private)."""
+        child = pulumi.ResourceOptions(parent=self)
+        if "s3" in args.endpoints:
+            aws.ec2.VpcEndpoint(
+                f"{name}-s3",
+                vpc_id=vpc.id,
+                service_name=f"com.amazonaws.{args.region}.s3",
+                vpc_endpoint_type="Gateway",
+                route_table_ids=[rt.id for rt in route_tables],
+                opts=child,
+            )
+        services = [svc for key in args.endpoints for svc in INTERFACE_ENDPOINTS.get(key, ())]
+        if not services:
+            return
+        security_group = aws.ec2.SecurityGroup(
+            f"{name}-endpoints",
+            vpc_id=vpc.id,
+            description="HTTPS from inside the VPC to interface endpoints",
+            ingress=[{"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": [str(args.cidr)],
+                      "description": "HTTPS from the VPC"}],
+            opts=child,
+        )
+        for service in services:
+            aws.ec2.VpcEndpoint(
+                f"{name}-{service.replace('.', '-')}",
+                vpc_id=vpc.id,
+                service_name=f"com.amazonaws.{args.region}.{service}",
+                vpc_endpoint_type="Interface",
+                private_dns_enabled=True,
+                subnet_ids=[s.id for s in subnets],
+                security_group_ids=[security_group.id],
+                opts=child,
+            )

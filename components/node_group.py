@@ -1,0 +1,99 @@
+"""One EKS managed node group with its launch template: the unit every managed pool is made of."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.scheduling import pool_labels, pool_taints
+from infra.config import NodePool
+
+# AL2023 is the current EKS AMI family; the NVIDIA variant carries the driver and
+# container toolkit (the plain AMI has none, and the device plugin fails on it).
+AMI_TYPES = {False: "AL2023_x86_64_STANDARD", True: "AL2023_x86_64_NVIDIA"}
+ROOT_DEVICE = "/dev/xvda"  # AL2023 root volume
+
+
+@dataclass(frozen=True)
+class ManagedNodeGroupArgs:
+    cluster_name: pulumi.Input[str]
+    kubernetes_version: str
+    node_role_arn: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[str]]
+    pool_name: str
+    pool: NodePool
+    # Default tags for instances and volumes: provider default_tags stop at the launch template.
+    instance_tags: Mapping[str, str]
+
+
+def metadata_options() -> dict:
+    """IMDSv2 only, one hop: pods cannot reach the node's credentials (they use Pod Identity)."""
+    return {
+        "http_endpoint": "enabled",
+        "http_tokens": "required",
+        "http_put_response_hop_limit": 1,
+        "instance_metadata_tags": "disabled",
+    }
+
+
+def root_volume(size_gib: int) -> dict:
+    return {
+        "device_name": ROOT_DEVICE,
+        "ebs": {
+            "volume_size": size_gib,
+            "volume_type": "gp3",
+            "encrypted": "true",
+            "delete_on_termination": "true",
+        },
+    }
+
+
+class ManagedNodeGroup(pulumi.ComponentResource):
+    """Launch template (IMDSv2, encrypted gp3 root, tags) + managed node group in private subnets."""
+
+    node_group_name: pulumi.Output[str]
+    launch_template_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ManagedNodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("ml-platform:node_pools:ManagedNodeGroup", name, None, opts)
+        pool = args.pool
+        tags = {**args.instance_tags, "Name": f"{args.pool_name}-node"}
+
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-lt",
+            description=f"{args.pool_name} nodes",
+            metadata_options=metadata_options(),
+            block_device_mappings=[root_volume(pool.disk_size_gib)],
+            tag_specifications=[{"resource_type": kind, "tags": tags} for kind in ("instance", "volume")],
+            update_default_version=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        group = aws.eks.NodeGroup(
+            f"{name}",
+            cluster_name=args.cluster_name,
+            node_group_name_prefix=f"{args.pool_name}-",
+            version=args.kubernetes_version,
+            node_role_arn=args.node_role_arn,
+            subnet_ids=args.subnet_ids,
+            ami_type=AMI_TYPES[pool.gpu],
+            capacity_type=pool.capacity_type,
+            instance_types=list(pool.instance_types),
+            scaling_config={"min_size": pool.min_size, "desired_size": pool.desired, "max_size": pool.max_size},
+            update_config={"max_unavailable": 1},
+            labels=pool_labels(args.pool_name, pool),
+            taints=[{"key": t.key, "value": t.value, "effect": t.eks_effect} for t in pool_taints(pool)],
+            launch_template={"id": template.id, "version": template.latest_version.apply(str)},
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # The autoscaler owns the node count after creation; a re-run must not reset it.
+                ignore_changes=["scalingConfig.desiredSize"],
+            ),
+        )
+
+        self.node_group_name = group.node_group_name
+        self.launch_template_id = template.id
+        self.register_outputs({"node_group_name": self.node_group_name,
+                               "launch_template_id": self.launch_template_id})

@@ -1,0 +1,232 @@
+"""The project's mock engine: run the real program for a stack without a cloud.
+
+`run("dev")` reads Pulumi.dev.yaml, hands it to the Pulumi runtime as the
+engine would, runs `infra/__main__.py` inside a stack exactly as the Python
+language host does (`run_in_stack`), and records every resource: type, name,
+parent, inputs as the engine receives them (camelCase, as a policy analyzer
+sees them), resource options and the stack outputs. The cloud's side is
+played by `MockCloud`, which answers with realistic IDs, ARNs, endpoints and
+the data sources the program reads. Tests, `mlp plan` and the policy runner
+all use this one engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from google.protobuf import json_format
+from google.protobuf.struct_pb2 import Struct
+from pulumi.runtime import mocks, rpc, settings
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+
+from infra.config import PROJECT, ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = ROOT / "infra" / "__main__.py"
+ACCOUNT_ID = "111122223333"
+
+
+@dataclass
+class Resource:
+    urn: str
+    id: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    inputs: dict[str, Any]
+    state: dict[str, Any] = field(default_factory=dict)
+    protect: bool = False
+    dependencies: list[str] = field(default_factory=list)
+    ignore_changes: list[str] = field(default_factory=list)
+    provider: str | None = None
+
+
+@dataclass
+class Recording:
+    stack: str
+    resources: list[Resource]
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, type_: str, name: str) -> Resource:
+        found = [r for r in self.of_type(type_) if r.name == name]
+        if len(found) != 1:
+            names = sorted(r.name for r in self.of_type(type_))
+            raise KeyError(f"{len(found)} {type_} named {name!r} in {self.stack}; have: {names}")
+        return found[0]
+
+    def children(self, parent: Resource) -> Iterator[Resource]:
+        return (r for r in self.resources if r.parent == parent.urn)
+
+    def component_of(self, resource: Resource) -> Resource | None:
+        """The nearest ml-platform component that owns `resource`."""
+        by_urn = {r.urn: r for r in self.resources}
+        parent = by_urn.get(resource.parent or "")
+        while parent is not None and not parent.type.startswith(f"{PROJECT}:"):
+            parent = by_urn.get(parent.parent or "")
+        return parent
+
+
+# --- reading the stack file ------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML loader that rejects duplicate keys, as the Pulumi CLI does."""
+
+
+def _mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise ConfigError(f"{Path(node.start_mark.name).name}: line {key_node.start_mark.line + 1}: "
+                              f"key {key!r} is defined twice")
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def stack_file(stack: str, root: Path = ROOT) -> Path:
+    return root / f"Pulumi.{stack}.yaml"
+
+
+def read_stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
+    """The `config:` map of Pulumi.<stack>.yaml; a clear error if the file is missing or malformed."""
+    path = stack_file(stack, root)
+    if not path.is_file():
+        known = sorted(p.name.split(".")[1] for p in root.glob("Pulumi.*.yaml"))
+        raise ConfigError(f"{path.name}: no such stack file; stacks here: {', '.join(known) or 'none'}")
+    try:
+        with path.open() as fh:
+            document = yaml.load(fh, Loader=_UniqueKeyLoader) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise ConfigError(f"{path.name}: {where}not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path.name}: config: missing; the file needs a top-level `config:` map")
+    return config
+
+
+# --- the cloud's side --------------------------------------------------------------------
+
+
+def _hex(*parts: str, length: int = 17) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+class MockCloud(pulumi.runtime.Mocks):
+    """Answers for AWS and Kubernetes: deterministic IDs and what the program reads back."""
+
+    def __init__(self, region: str):
+        self.region = region
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        state = dict(args.inputs)
+        token = args.typ
+        rid = f"{token.rsplit(':', 1)[-1].lower()}-{_hex(token, args.name)}"
+        if token.startswith("aws:"):
+            service = token.split(":")[1].split("/")[0]
+            physical = state.get("name") or f"{args.name}-{_hex(args.name, length=7)}"
+            state.setdefault("arn", f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{physical}")
+            state.setdefault("name", physical)
+        if token == "aws:eks/cluster:Cluster":
+            issuer = f"https://oidc.eks.{self.region}.amazonaws.com/id/{_hex(args.name, length=32).upper()}"
+            state.update(
+                endpoint=f"https://{_hex(args.name, length=32).upper()}.gr7.{self.region}.eks.amazonaws.com",
+                certificateAuthority={"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCm1vY2sKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="},
+                identities=[{"oidcs": [{"issuer": issuer}]}],
+                vpcConfig={**state.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{_hex(args.name)}"},
+                status="ACTIVE",
+            )
+        elif token == "aws:eks/nodeGroup:NodeGroup":
+            state["nodeGroupName"] = f"{state.get('nodeGroupNamePrefix', '')}{_hex(args.name, length=8)}"
+        elif token == "aws:ec2/launchTemplate:LaunchTemplate":
+            state.update(latestVersion=1, defaultVersion=1)
+        elif token == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+            state["arn"] = f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{state['url'].removeprefix('https://')}"
+        elif token == "aws:s3/bucket:Bucket":
+            state["bucket"] = state["name"]
+            state["arn"] = f"arn:aws:s3:::{state['name']}"
+        elif token == "aws:sqs/queue:Queue":
+            state["url"] = f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT_ID}/{state['name']}"
+        return rid, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline",
+                    "userId": "AIDAOFFLINE", "id": ACCOUNT_ID}, []
+        raise NotImplementedError(f"the offline engine has no answer for data source {args.token}")
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    """The SDK's mock monitor, keeping what the engine would see: parents, options, outputs."""
+
+    def __init__(self, cloud: MockCloud):
+        super().__init__(cloud)
+        self.recorded: list[Resource] = []
+        self.outputs: dict[str, dict[str, Any]] = {}
+
+    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.recorded.append(Resource(
+                urn=response.urn,
+                id=response.id,
+                type=request.type,
+                name=request.name,
+                parent=request.parent or None,
+                custom=request.custom,
+                inputs=rpc.deserialize_properties(request.object),
+                state=self.resources[response.urn].state if response.urn in self.resources else {},
+                protect=bool(request.protect),
+                dependencies=list(request.dependencies),
+                ignore_changes=list(request.ignoreChanges),
+                provider=request.provider or None,
+            ))
+        return response
+
+    def RegisterResourceOutputs(self, request):  # noqa: N802 (gRPC method name)
+        self.outputs[request.urn] = request.outputs
+        return super().RegisterResourceOutputs(request)
+
+
+def run(stack: str, root: Path = ROOT) -> Recording:
+    """Run the program for `stack` under the mock engine; raises ConfigError on bad config."""
+    raw = read_stack_config(stack, root)
+    region = raw.get("aws:region", "us-east-1")
+    cloud = MockCloud(str(region))
+    monitor = RecordingMonitor(cloud)
+    settings.reset_options(project=PROJECT, stack=stack)
+    mocks.set_mocks(cloud, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    # set_mocks leaves a finished root stack behind; the program gets its own, as in a real run.
+    settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(
+        {key: value if isinstance(value, str) else json.dumps(value) for key, value in raw.items()})
+    _sync_await(run_in_stack(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
+
+    stack_urn = f"urn:pulumi:{stack}::{PROJECT}::pulumi:pulumi:Stack::{PROJECT}-{stack}"
+    exported = json_format.MessageToDict(monitor.outputs.get(stack_urn) or Struct())
+    outputs, secrets = {}, set()
+    for key, value in exported.items():
+        if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            value = value["value"]
+            secrets.add(key)
+        outputs[key] = value
+    return Recording(stack=stack, resources=monitor.recorded, outputs=outputs, secret_outputs=secrets)

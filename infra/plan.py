@@ -1,0 +1,58 @@
+"""Render an offline recording for people: the resource tree by component, with counts."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from infra.offline import Recording, Resource
+
+COMPONENT_PREFIX = "ml-platform:"
+
+
+def render_tree(recording: Recording) -> str:
+    """Components nested as the program builds them; under each, its own resources counted by type."""
+    by_parent: dict[str | None, list[Resource]] = {}
+    for resource in recording.resources:
+        by_parent.setdefault(resource.parent, []).append(resource)
+    stack_urn = next((r.parent for r in recording.resources if r.parent and r.parent.endswith(
+        f"pulumi:pulumi:Stack::ml-platform-{recording.stack}")), None)
+    custom = sum(1 for r in recording.resources if r.custom)
+    lines = [f"ml-platform {recording.stack}: {custom} cloud resources, "
+             f"{len(recording.resources) - custom} components (offline plan, no cloud)"]
+
+    def walk(parent: str | None, depth: int) -> None:
+        children = by_parent.get(parent, [])
+        counts = Counter(r.type for r in children if not r.type.startswith(COMPONENT_PREFIX))
+        pad = "  " * depth
+        for type_, count in sorted(counts.items()):
+            lines.append(f"{pad}{count:>3}  {type_}")
+        for component in (r for r in children if r.type.startswith(COMPONENT_PREFIX)):
+            total = _subtree_size(component, by_parent)
+            lines.append(f"{pad}{component.name} ({component.type.removeprefix(COMPONENT_PREFIX)}): {total}")
+            walk(component.urn, depth + 1)
+
+    walk(stack_urn, 0)
+    return "\n".join(lines)
+
+
+def _subtree_size(component: Resource, by_parent: dict[str | None, list[Resource]]) -> int:
+    return sum(1 + _subtree_size(child, by_parent) if not child.custom else 1
+               for child in by_parent.get(component.urn, []))
+
+
+def write_record(recording: Recording, out: Path) -> Path:
+    """Every resource as JSON (type, name, parent, inputs, options) for diffing and review."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{recording.stack}.resources.json"
+    path.write_text(json.dumps({
+        "stack": recording.stack,
+        "outputs": {k: "[secret]" if k in recording.secret_outputs else v for k, v in recording.outputs.items()},
+        "resources": [
+            {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "protect": r.protect,
+             "ignoreChanges": r.ignore_changes, "inputs": r.inputs}
+            for r in sorted(recording.resources, key=lambda r: r.urn)
+        ],
+    }, indent=2, sort_keys=True, default=str))
+    return path

@@ -1,0 +1,74 @@
+"""Compose the platform from its components. The only place that sees the whole config."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from components.cluster import Cluster, ClusterArgs
+from components.eks_release import RELEASES
+from components.iam import partition_of
+from components.network import Network, NetworkArgs
+from components.node_pools import NodePools, NodePoolsArgs
+from infra.config import PlatformConfig
+
+
+def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
+    """Create every resource of the stack; return the stack outputs."""
+    provider = aws.Provider("aws", region=cfg.region, default_tags={"tags": cfg.default_tags})
+    on_aws = pulumi.ResourceOptions(providers=[provider])
+    partition = partition_of(cfg.region)
+    account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider)).account_id
+
+    network = Network(
+        "network",
+        NetworkArgs(
+            cluster_name=cfg.cluster_name,
+            region=cfg.region,
+            partition=partition,
+            account_id=account_id,
+            cidr=cfg.network.cidr,
+            availability_zones=cfg.network.availability_zones,
+            nat_per_az=cfg.network.nat_gateways == "perAz",
+            flow_logs=cfg.network.flow_logs,
+            endpoints=cfg.network.endpoints,
+            protect=cfg.protect_stateful,
+        ),
+        opts=on_aws,
+    )
+    system_name, system_pool = cfg.system_pool
+    cluster = Cluster(
+        "eks",
+        ClusterArgs(
+            cluster_name=cfg.cluster_name,
+            region=cfg.region,
+            partition=partition,
+            release=RELEASES[cfg.cluster.version],
+            private_subnet_ids=network.private_subnet_ids,
+            public_access_cidrs=[str(c) for c in cfg.cluster.public_access_cidrs],
+            service_cidr=str(cfg.cluster.service_cidr),
+            admin_principals=cfg.cluster.admin_principals,
+            log_retention_days=cfg.cluster.log_retention_days,
+            node_ssm_access=cfg.cluster.node_ssm_access,
+            system_pool_name=system_name,
+            system_pool=system_pool,
+            instance_tags=cfg.default_tags,
+            protect=cfg.protect_stateful,
+        ),
+        opts=on_aws,
+    )
+    NodePools(
+        "pools",
+        NodePoolsArgs(cluster=cluster.handle, pools=cfg.workload_pools, instance_tags=cfg.default_tags),
+        opts=on_aws,
+    )
+
+    return {
+        "clusterName": cluster.name,
+        "clusterEndpoint": cluster.endpoint,
+        "kubeconfig": cluster.kubeconfig,
+        "oidcProviderArn": cluster.oidc_provider_arn,
+        "vpcId": network.vpc_id,
+        "privateSubnetIds": network.private_subnet_ids,
+        "publicSubnetIds": network.public_subnet_ids,
+    }

@@ -1,0 +1,227 @@
+"""Stack config: good files parse; every kind of mistake is one clear line naming file and key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from infra import offline
+from pydantic import BaseModel
+
+from infra.config import ConfigError, PlatformConfig, parse
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def _set(path: str, value: Any) -> Mutation:
+    """Set `ml-platform:section.a.b` (or a top-level key) to value."""
+
+    def mutate(cfg: dict[str, Any]) -> None:
+        key, *rest = path.split(".")
+        target = cfg
+        for part in [key, *rest][:-1]:
+            target = target[part]
+        target[[key, *rest][-1]] = value
+
+    return mutate
+
+
+def _rename(path: str, new_key: str) -> Mutation:
+    def mutate(cfg: dict[str, Any]) -> None:
+        key, *rest = path.split(".")
+        target = cfg
+        for part in [key, *rest][:-1]:
+            target = target[part]
+        target[new_key] = target.pop([key, *rest][-1])
+
+    return mutate
+
+
+def _drop(path: str) -> Mutation:
+    def mutate(cfg: dict[str, Any]) -> None:
+        key, *rest = path.split(".")
+        target = cfg
+        for part in [key, *rest][:-1]:
+            target = target[part]
+        del target[[key, *rest][-1]]
+
+    return mutate
+
+
+def _both(*mutations: Mutation) -> Mutation:
+    def mutate(cfg: dict[str, Any]) -> None:
+        for m in mutations:
+            m(cfg)
+
+    return mutate
+
+
+BAD = {
+    "typo in a key": (
+        _rename("ml-platform:network.natGateways", "natGateway"),
+        "ml-platform:network.natGateway: unknown key; did you mean 'natGateways'?"),
+    "typo in a section name": (
+        _rename("ml-platform:nodePools", "ml-platform:nodepools"),
+        "ml-platform:nodepools: unknown key; did you mean 'nodePools'?"),
+    "wrong type": (
+        _set("ml-platform:nodePools.cpu.minSize", "two"),
+        "ml-platform:nodePools.cpu.minSize: Input should be a valid integer"),
+    "min above max": (
+        _both(_set("ml-platform:nodePools.training.minSize", 5), _set("ml-platform:nodePools.training.maxSize", 2)),
+        "ml-platform:nodePools.training: maxSize must be >= minSize (got 2 < 5)"),
+    "desired outside min..max": (
+        _set("ml-platform:nodePools.inference.desiredSize", 9),
+        "ml-platform:nodePools.inference: desiredSize must be between minSize and maxSize (got 9, not in 0..4)"),
+    "impossible size": (
+        _set("ml-platform:nodePools.cpu.maxSize", 1000),
+        "ml-platform:nodePools.cpu.maxSize: Input should be less than or equal to 450 (got 1000)"),
+    "service CIDR overlaps the VPC": (
+        _set("ml-platform:cluster.serviceCidr", "10.20.128.0/20"),
+        "cluster.serviceCidr 10.20.128.0/20 overlaps network.cidr 10.20.0.0/16"),
+    "unknown instance type": (
+        _set("ml-platform:nodePools.cpu.instanceTypes", ["c6i.xlarge", "c9z.mega"]),
+        "ml-platform:nodePools.cpu.instanceTypes: unknown instance type c9z.mega; allowed (policies/pricing.py): "),
+    "instance type of the wrong GPU for the role": (
+        _set("ml-platform:nodePools.inference.instanceTypes", ["p4d.24xlarge"]),
+        "ml-platform:nodePools.inference: role inference runs A10G; p4d.24xlarge does not fit"),
+    "GPU instance in the cpu pool": (
+        _set("ml-platform:nodePools.cpu.instanceTypes", ["g5.xlarge"]),
+        "ml-platform:nodePools.cpu: role cpu runs no GPU; g5.xlarge does not fit"),
+    "empty AZ list": (
+        _set("ml-platform:network.availabilityZones", []),
+        "ml-platform:network.availabilityZones: List should have at least 2 items after validation, not 0 (got [])"),
+    "too many AZs": (
+        _set("ml-platform:network.availabilityZones", [f"us-east-1{c}" for c in "abcdefg"]),
+        "ml-platform:network.availabilityZones: List should have at most 6 items"),
+    "repeated AZ": (
+        _set("ml-platform:network.availabilityZones", ["us-east-1a", "us-east-1a"]),
+        "ml-platform:network.availabilityZones: availability zones must be unique, us-east-1a repeated"),
+    "AZ outside the region": (
+        _set("ml-platform:network.availabilityZones", ["us-east-1a", "eu-west-1b"]),
+        "network.availabilityZones: 'eu-west-1b' is not an AZ of region us-east-1"),
+    "bad pool name": (
+        _rename("ml-platform:nodePools.cpu", "CPU_pool"),
+        "ml-platform:nodePools: pool name 'CPU_pool' must be 1-20 lowercase letters, digits or '-'"),
+    "invalid CIDR": (
+        _set("ml-platform:network.cidr", "10.20.0.0/33"),
+        "ml-platform:network.cidr: Input is not a valid IPv4 network (got '10.20.0.0/33')"),
+    "public VPC range": (
+        _set("ml-platform:network.cidr", "8.8.0.0/16"),
+        "ml-platform:network.cidr: must be a private (RFC 1918) range, got 8.8.0.0/16"),
+    "VPC too small for its subnets": (
+        _both(_set("ml-platform:network.cidr", "10.20.0.0/26"), _set("ml-platform:cluster.serviceCidr", "172.20.0.0/16")),
+        "ml-platform:network: 10.20.0.0/26 is too small for 2 AZs: public subnets would be /31"),
+    "API open to the internet": (
+        _set("ml-platform:cluster.publicAccessCidrs", ["0.0.0.0/0"]),
+        "ml-platform:cluster.publicAccessCidrs: 0.0.0.0/0 opens the API to the internet"),
+    "EKS version without pinned addons": (
+        _set("ml-platform:cluster.version", "1.29"),
+        "ml-platform:cluster.version: EKS version '1.29' is not pinned here; allowed: 1.34, 1.35, 1.36"),
+    "misspelt enum value": (
+        _set("ml-platform:network.natGateways", "perAZ"),
+        "ml-platform:network.natGateways: Input should be 'single' or 'perAz' (got 'perAZ')"),
+    "no system pool": (
+        _drop("ml-platform:nodePools.system"),
+        "ml-platform:nodePools: exactly one pool must have role system (got 0: [])"),
+    "spot system pool": (
+        _set("ml-platform:nodePools.system.capacityType", "SPOT"),
+        "the system pool 'system' runs the controllers: it needs minSize >= 1 and ON_DEMAND capacity"),
+    "CloudWatch retention that does not exist": (
+        _set("ml-platform:network.flowLogs.retentionDays", 10),
+        "ml-platform:network.flowLogs: retentionDays 10 is not a CloudWatch retention period; allowed: 1, 3, 5"),
+    "admin principal that is not an ARN": (
+        _set("ml-platform:cluster.adminPrincipals", ["platform-admin"]),
+        "ml-platform:cluster.adminPrincipals: 'platform-admin' is not an IAM role or user ARN"),
+    "no admin principal": (
+        _set("ml-platform:cluster.adminPrincipals", []),
+        "ml-platform:cluster.adminPrincipals: List should have at least 1 item"),
+    "missing required key": (
+        _drop("ml-platform:tags.owner"),
+        "ml-platform:tags.owner: missing; this key is required"),
+    "missing region": (
+        _drop("aws:region"),
+        "aws:region: missing; set the AWS region, e.g. us-east-1"),
+    "unknown endpoint": (
+        _set("ml-platform:network.endpoints", ["s3", "dynamodb"]),
+        "ml-platform:network.endpoints.1: Input should be 's3', 'ecr' or 'sts' (got 'dynamodb')"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
+def test_bad_config_is_one_clear_line(case, raw_config):
+    mutate, expected = BAD[case]
+    cfg = raw_config("dev")
+    mutate(cfg)
+    with pytest.raises(ConfigError) as err:
+        parse(cfg, stack="dev")
+    message = str(err.value)
+    assert "\n" not in message, f"expected one line, got:\n{message}"
+    assert message.startswith("Pulumi.dev.yaml: "), message
+    assert expected in message, message
+    assert "Traceback" not in message
+
+
+def test_every_problem_is_reported_at_once(raw_config):
+    cfg = raw_config("prod")
+    cfg["ml-platform:network"]["natGateways"] = "many"
+    cfg["ml-platform:nodePools"]["cpu"]["maxSize"] = 0
+    with pytest.raises(ConfigError) as err:
+        parse(cfg, stack="prod")
+    lines = str(err.value).splitlines()
+    assert len(lines) == 2, lines
+    assert all(line.startswith("Pulumi.prod.yaml: ") for line in lines)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_shipped_stack_files_parse(stack, raw_config):
+    cfg = parse(raw_config(stack), stack=stack)
+    assert cfg.cluster_name == f"ml-platform-{stack}"
+    assert cfg.default_tags["environment"] == stack
+
+
+def test_dev_and_prod_differ_as_data(raw_config):
+    dev, prod = parse(raw_config("dev"), stack="dev"), parse(raw_config("prod"), stack="prod")
+    assert (dev.network.nat_gateways, prod.network.nat_gateways) == ("single", "perAz")
+    assert dev.cluster.public_access_cidrs and not prod.cluster.public_access_cidrs
+    assert all(p.min_size == 0 and p.capacity_type == "SPOT" for p in dev.workload_pools.values() if p.gpu)
+    assert prod.node_pools["inference"].min_size >= 2 and prod.node_pools["inference"].capacity_type == "ON_DEMAND"
+    assert (dev.protect_stateful, prod.protect_stateful) == (False, True)
+
+
+def test_duplicate_yaml_key_is_rejected(tmp_path):
+    (tmp_path / "Pulumi.dup.yaml").write_text(
+        "config:\n  ml-platform:network:\n    cidr: 10.0.0.0/16\n  ml-platform:network:\n    cidr: 10.1.0.0/16\n")
+    with pytest.raises(ConfigError, match=r"^Pulumi.dup.yaml: line 4: key 'ml-platform:network' is defined twice$"):
+        offline.read_stack_config("dup", tmp_path)
+
+
+def test_missing_stack_file_names_the_stacks_that_exist(tmp_path):
+    (tmp_path / "Pulumi.dev.yaml").write_text("config: {}\n")
+    with pytest.raises(ConfigError, match=r"^Pulumi.qa.yaml: no such stack file; stacks here: dev$"):
+        offline.read_stack_config("qa", tmp_path)
+
+
+def test_broken_yaml_names_the_line(tmp_path):
+    (tmp_path / "Pulumi.bad.yaml").write_text("config:\n  aws:region: [us-east-1\n")
+    with pytest.raises(ConfigError, match=r"^Pulumi.bad.yaml: line \d+: not valid YAML"):
+        offline.read_stack_config("bad", tmp_path)
+
+
+def _models(model, seen=None):
+    seen = seen if seen is not None else set()
+    if model in seen:
+        return seen
+    seen.add(model)
+    for field in model.model_fields.values():
+        for candidate in (field.annotation, *getattr(field.annotation, "__args__", ())):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                _models(candidate, seen)
+    return seen
+
+
+def test_every_config_key_is_documented():
+    for model in _models(PlatformConfig):
+        for name, field in model.model_fields.items():
+            assert field.description, f"{model.__name__}.{name} has no description"

@@ -1,0 +1,73 @@
+"""Whole stacks: both run to completion, export what operators need, keep stable names."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from infra.cli import main
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def test_stack_outputs(stack):
+    assert set(stack.outputs) == {"clusterName", "clusterEndpoint", "kubeconfig", "oidcProviderArn", "vpcId",
+                                  "privateSubnetIds", "publicSubnetIds"}
+    assert stack.outputs["clusterName"] == f"ml-platform-{stack.stack}"
+    assert stack.outputs["clusterEndpoint"].startswith("https://")
+    assert len(stack.outputs["privateSubnetIds"]) == len(stack.outputs["publicSubnetIds"]) >= 2
+
+
+def test_kubeconfig_is_exported_as_a_secret(stack):
+    assert stack.secret_outputs == {"kubeconfig"}
+
+
+def test_every_resource_belongs_to_a_component(stack):
+    for resource in stack.resources:
+        if resource.custom and not resource.type.startswith("pulumi:providers:"):
+            assert stack.component_of(resource) is not None, f"{resource.type} {resource.name} has no component"
+
+
+def test_child_names_are_unique_per_type(stack):
+    seen = [(r.type, r.name) for r in stack.resources]
+    assert len(seen) == len(set(seen))
+
+
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_resource_inventory_is_stable(stack_name, dev, prod):
+    """A rename replaces cloud resources: it must show up here. Regenerate with UPDATE_GOLDEN=1."""
+    recording = {"dev": dev, "prod": prod}[stack_name]
+    inventory = "\n".join(sorted(f"{r.type} {r.name}" for r in recording.resources)) + "\n"
+    path = GOLDEN / f"{stack_name}.inventory.txt"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(inventory)
+    assert path.read_text() == inventory
+
+
+def test_plan_prints_the_tree_by_component(capsys):
+    assert main(["plan", "dev"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ml-platform dev: ")
+    for component in ("network (network:Network)", "eks (cluster:Cluster)", "pools (node_pools:NodePools)",
+                      "pools-training (node_pools:ManagedNodeGroup): 2"):
+        assert component in out
+
+
+def test_plan_on_bad_config_exits_non_zero_with_one_line(tmp_path, capsys):
+    (tmp_path / "Pulumi.broken.yaml").write_text(
+        (Path(__file__).parent.parent / "Pulumi.dev.yaml").read_text().replace("natGateways: single",
+                                                                               "natGateways: sometimes"))
+    assert main(["plan", "broken", "--cwd", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == ("error: Pulumi.broken.yaml: ml-platform:network.natGateways: "
+                            "Input should be 'single' or 'perAz' (got 'sometimes')\n")
+
+
+def test_plan_writes_a_resource_record(tmp_path, capsys):
+    assert main(["plan", "prod", "--out", str(tmp_path)]) == 0
+    record = (tmp_path / "prod.resources.json").read_text()
+    assert '"kubeconfig": "[secret]"' in record
+    assert '"type": "aws:eks/cluster:Cluster"' in record
