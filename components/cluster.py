@@ -20,13 +20,13 @@ import pulumi_kubernetes as k8s
 from components.eks_release import EksRelease
 from components.iam import managed_policy_arn, pod_identity_trust_policy, policy_document, service_trust_policy
 from components.node_group import ManagedNodeGroup, ManagedNodeGroupArgs
+from components.node_role import node_role
 from infra.config import NodePool
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 # Addons nodes need before they can go Ready; the rest need a node to run on.
 BEFORE_COMPUTE = ("vpc-cni", "eks-pod-identity-agent", "kube-proxy")
 ADMIN_ACCESS_POLICY = "AmazonEKSClusterAdminPolicy"
-NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly", "AmazonEKS_CNI_Policy")
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 # vpc-cni enforces NetworkPolicy only with this on; without it every policy is decoration.
 ADDON_CONFIGURATION = {"vpc-cni": {"enableNetworkPolicy": "true"}}
@@ -184,19 +184,13 @@ class Cluster(pulumi.ComponentResource):
                 opts=child,
             ))
 
-        node_role = aws.iam.Role(
-            f"{name}-node", assume_role_policy=service_trust_policy("ec2.amazonaws.com"), opts=child
-        )
-        node_policies = [*NODE_POLICIES, *(("AmazonSSMManagedInstanceCore",) if args.node_ssm_access else ())]
-        node_attachments = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-node-{policy}", role=node_role.name, policy_arn=managed_policy_arn(args.partition, policy),
-                opts=child,
-            )
-            for policy in node_policies
-        ]
+        nodes = node_role(f"{name}-node", args.partition, args.node_ssm_access, parent=self)
 
-        ebs_role = aws.iam.Role(f"{name}-ebs-csi", assume_role_policy=pod_identity_trust_policy(), opts=child)
+        ebs_role = aws.iam.Role(
+            f"{name}-ebs-csi",
+            assume_role_policy=pod_identity_trust_policy(args.cluster_name, "kube-system", EBS_CSI_SERVICE_ACCOUNT),
+            opts=child,
+        )
         aws.iam.RolePolicyAttachment(
             f"{name}-ebs-csi",
             role=ebs_role.name,
@@ -224,14 +218,14 @@ class Cluster(pulumi.ComponentResource):
             ManagedNodeGroupArgs(
                 cluster_name=cluster.name,
                 kubernetes_version=args.release.version,
-                node_role_arn=node_role.arn,
+                node_role_arn=nodes.role.arn,
                 subnet_ids=args.private_subnet_ids,
                 pool_name=args.system_pool_name,
                 pool=args.system_pool,
                 instance_tags=args.instance_tags,
             ),
             # Nodes join only once networking addons exist and the role carries its policies.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*networking, *node_attachments]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*networking, *nodes.attachments]),
         )
         on_nodes = [
             addon("coredns", [system_nodes]),
@@ -267,11 +261,11 @@ class Cluster(pulumi.ComponentResource):
             endpoint=cluster.endpoint,
             security_group_id=cluster.vpc_config.cluster_security_group_id,
             oidc_provider_arn=oidc.arn,
-            node_role_arn=node_role.arn,
-            node_role_name=node_role.name,
+            node_role_arn=nodes.role.arn,
+            node_role_name=nodes.role.name,
             private_subnet_ids=args.private_subnet_ids,
             kubernetes_provider=provider,
-            node_prerequisites=[*networking, *node_attachments],
+            node_prerequisites=[*networking, *nodes.attachments],
         )
         self.name = cluster.name
         self.endpoint = cluster.endpoint

@@ -27,12 +27,21 @@ def service_trust_policy(service: str) -> str:
     }])
 
 
-def pod_identity_trust_policy() -> str:
-    """Trust policy for EKS Pod Identity; the PodIdentityAssociation pins the service account."""
+def pod_identity_trust_policy(cluster: str, namespace: str, service_account: str) -> str:
+    """Trust policy for EKS Pod Identity, pinned to one service account of one cluster.
+
+    The association already binds the role to a service account; the session tags
+    EKS Pod Identity sets make the role itself refuse any other association.
+    """
     return _document([{
         "Effect": "Allow",
         "Principal": {"Service": "pods.eks.amazonaws.com"},
         "Action": ["sts:AssumeRole", "sts:TagSession"],
+        "Condition": {"StringEquals": {
+            "aws:RequestTag/eks-cluster-name": cluster,
+            "aws:RequestTag/kubernetes-namespace": namespace,
+            "aws:RequestTag/kubernetes-service-account": service_account,
+        }},
     }])
 
 

@@ -137,55 +137,48 @@ class Network(pulumi.ComponentResource):
 
     def _flow_logs(self, name: str, args: NetworkArgs, vpc: aws.ec2.Vpc) -> None:
         """All traffic, accepted and rejected, to CloudWatch or S3 with finite retention."""
-        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        child = pulumi.ResourceOptions(parent=self)
+        role_arn = None
         if args.flow_logs.destination == "s3":
-            bucket = PrivateBucket(
+            destination_type = "s3"
+            destination = PrivateBucket(
                 f"{name}-flow-logs",
                 PrivateBucketArgs(account_id=args.account_id, partition=args.partition, region=args.region,
                                   protect=args.protect, expire_days=args.flow_logs.retention_days,
                                   log_delivery=True),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            aws.ec2.FlowLog(
+                opts=child,
+            ).arn
+        else:
+            destination_type = "cloud-watch-logs"
+            log_group = aws.cloudwatch.LogGroup(
                 f"{name}-flow-logs",
-                vpc_id=vpc.id,
-                traffic_type="ALL",
-                log_destination_type="s3",
-                log_destination=bucket.arn,
-                max_aggregation_interval=60,
-                opts=pulumi.ResourceOptions(parent=self),
+                name=f"/aws/vpc/{args.cluster_name}/flow-logs",
+                retention_in_days=args.flow_logs.retention_days,
+                opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
             )
-            return
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-flow-logs",
-            name=f"/aws/vpc/{args.cluster_name}/flow-logs",
-            retention_in_days=args.flow_logs.retention_days,
-            opts=stateful,
-        )
-        role = aws.iam.Role(
-            f"{name}-flow-logs",
-            assume_role_policy=service_trust_policy("vpc-flow-logs.amazonaws.com"),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        aws.iam.RolePolicy(
-            f"{name}-flow-logs",
-            role=role.id,
-            policy=log_group.arn.apply(lambda arn: policy_document([{
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                "Resource": [arn, f"{arn}:*"],
-            }])),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+            destination = log_group.arn
+            role = aws.iam.Role(f"{name}-flow-logs",
+                                assume_role_policy=service_trust_policy("vpc-flow-logs.amazonaws.com"), opts=child)
+            aws.iam.RolePolicy(
+                f"{name}-flow-logs",
+                role=role.id,
+                policy=log_group.arn.apply(lambda arn: policy_document([{
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                    "Resource": [arn, f"{arn}:*"],
+                }])),
+                opts=child,
+            )
+            role_arn = role.arn
         aws.ec2.FlowLog(
             f"{name}-flow-logs",
             vpc_id=vpc.id,
             traffic_type="ALL",
-            log_destination_type="cloud-watch-logs",
-            log_destination=log_group.arn,
-            iam_role_arn=role.arn,
+            log_destination_type=destination_type,
+            log_destination=destination,
+            iam_role_arn=role_arn,
             max_aggregation_interval=60,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child,
         )
 
     def _endpoints(self, name: str, args: NetworkArgs, vpc: aws.ec2.Vpc,

@@ -1,4 +1,9 @@
-"""One EKS managed node group with its launch template: the unit every managed pool is made of."""
+"""One EKS managed node group with its launch template: the unit every managed pool is made of.
+
+Managed pools are fixed-size (min <= desired <= max, set by config): no
+autoscaler runs for them. Elastic capacity, scale-from-zero included, is
+Karpenter's job (components/karpenter.py).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from infra.config import NodePool
 # container toolkit (the plain AMI has none, and the device plugin fails on it).
 AMI_TYPES = {False: "AL2023_x86_64_STANDARD", True: "AL2023_x86_64_NVIDIA"}
 ROOT_DEVICE = "/dev/xvda"  # AL2023 root volume
+CAPACITY_TYPES = {"on-demand": "ON_DEMAND", "spot": "SPOT"}  # config (Karpenter) spelling -> EKS API
 
 
 @dataclass(frozen=True)
@@ -79,18 +85,14 @@ class ManagedNodeGroup(pulumi.ComponentResource):
             node_role_arn=args.node_role_arn,
             subnet_ids=args.subnet_ids,
             ami_type=AMI_TYPES[pool.gpu],
-            capacity_type=pool.capacity_type,
-            instance_types=list(pool.instance_types),
+            capacity_type=CAPACITY_TYPES[pool.capacity_types[0]],
+            instance_types=pool.types,
             scaling_config={"min_size": pool.min_size, "desired_size": pool.desired, "max_size": pool.max_size},
             update_config={"max_unavailable": 1},
             labels=pool_labels(args.pool_name, pool),
             taints=[{"key": t.key, "value": t.value, "effect": t.eks_effect} for t in pool_taints(pool)],
             launch_template={"id": template.id, "version": template.latest_version.apply(str)},
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                # The autoscaler owns the node count after creation; a re-run must not reset it.
-                ignore_changes=["scalingConfig.desiredSize"],
-            ),
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
         self.node_group_name = group.node_group_name

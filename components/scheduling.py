@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.config import NodePool
+from infra.config.pools import NodePool
 from policies.pricing import INSTANCES
 
 POOL_LABEL = "ml-platform/pool"
@@ -17,6 +17,9 @@ ROLE_LABEL = "ml-platform/role"
 GPU_MODEL_LABEL = "ml-platform/gpu-model"
 # The NVIDIA device plugin chart's default node affinity accepts this label.
 GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
+EFA_LABEL = "ml-platform/efa"
+# The device plugin picks a named config from its config map per node by this label.
+DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,9 @@ class Taint:
     def toleration(self) -> dict[str, str]:
         return {"key": self.key, "operator": "Equal", "value": self.value, "effect": self.effect}
 
+    def as_k8s(self) -> dict[str, str]:
+        return {"key": self.key, "value": self.value, "effect": self.effect}
+
 
 GPU_TAINT = Taint("nvidia.com/gpu", "present", "NoSchedule")
 CRITICAL_ADDONS_TAINT = Taint("CriticalAddonsOnly", "true", "NoSchedule")
@@ -45,8 +51,23 @@ def pool_labels(name: str, pool: NodePool) -> dict[str, str]:
     if pool.gpu:
         # Config validation allows one GPU model per role, so the first type speaks for all.
         labels[GPU_PRESENT_LABEL] = "true"
-        labels[GPU_MODEL_LABEL] = str(INSTANCES[pool.instance_types[0]].gpu_model)
+        labels[GPU_MODEL_LABEL] = str(INSTANCES[pool.types[0]].gpu_model)
+    if pool.efa:
+        labels[EFA_LABEL] = "true"
+    if pool.time_slicing_replicas:
+        labels[DEVICE_PLUGIN_CONFIG_LABEL] = time_slicing_config(pool.time_slicing_replicas)
     return labels
+
+
+def time_slicing_config(replicas: int) -> str:
+    """Name of the device plugin config that shares each GPU among `replicas` pods."""
+    return f"time-sliced-{replicas}"
+
+
+def gpu_node_affinity() -> dict:
+    """Required node affinity for GPU-node DaemonSets: nodes the GPU pools label."""
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": GPU_PRESENT_LABEL, "operator": "In", "values": ["true"]}]}]}}}
 
 
 def pool_taints(pool: NodePool) -> list[Taint]:

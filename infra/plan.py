@@ -28,7 +28,7 @@ def render_tree(recording: Recording) -> str:
         pad = "  " * depth
         for type_, count in sorted(counts.items()):
             lines.append(f"{pad}{count:>3}  {type_}")
-        for component in (r for r in children if r.type.startswith(COMPONENT_PREFIX)):
+        for component in sorted((r for r in children if r.type.startswith(COMPONENT_PREFIX)), key=lambda r: r.name):
             total = _subtree_size(component, by_parent)
             lines.append(f"{pad}{component.name} ({component.type.removeprefix(COMPONENT_PREFIX)}): {total}")
             walk(component.urn, depth + 1)

@@ -7,7 +7,9 @@ import pulumi_aws as aws
 
 from components.cluster import Cluster, ClusterArgs
 from components.eks_release import RELEASES
+from components.gpu import Gpu, GpuArgs
 from components.iam import partition_of
+from components.karpenter import Karpenter, KarpenterArgs
 from components.network import Network, NetworkArgs
 from components.node_pools import NodePools, NodePoolsArgs
 from infra.config import PlatformConfig
@@ -57,11 +59,45 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
         ),
         opts=on_aws,
     )
-    NodePools(
-        "pools",
-        NodePoolsArgs(cluster=cluster.handle, pools=cfg.workload_pools, instance_tags=cfg.default_tags),
-        opts=on_aws,
-    )
+    if cfg.pools_by("managed"):
+        NodePools(
+            "pools",
+            NodePoolsArgs(cluster=cluster.handle, pools=cfg.pools_by("managed"), instance_tags=cfg.default_tags),
+            opts=on_aws,
+        )
+    if cfg.karpenter is not None:
+        Karpenter(
+            "karpenter",
+            KarpenterArgs(
+                cluster=cluster.handle,
+                cluster_name=cfg.cluster_name,
+                region=cfg.region,
+                partition=partition,
+                account_id=account_id,
+                settings=cfg.karpenter,
+                pools=cfg.pools_by("karpenter"),
+                system_pool_name=system_name,
+                availability_zones=cfg.network.availability_zones,
+                node_ssm_access=cfg.cluster.node_ssm_access,
+                tags=cfg.default_tags,
+            ),
+            opts=on_aws,
+        )
+    gpu_pools = {n: p for n, p in cfg.workload_pools.items() if p.gpu}
+    if gpu_pools:
+        Gpu(
+            "gpu",
+            GpuArgs(
+                cluster=cluster.handle,
+                pools=gpu_pools,
+                system_pool_name=system_name,
+                region=cfg.region,
+                dcgm_exporter=cfg.gpu.dcgm_exporter,
+                # No Prometheus operator (and so no ServiceMonitor CRD) in the stack yet.
+                service_monitor=False,
+            ),
+            opts=on_aws,
+        )
 
     return {
         "clusterName": cluster.name,

@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+import yaml
 
 from infra import offline
 from infra.offline import Recording, Resource
@@ -19,6 +20,29 @@ def dev() -> Recording:
 @pytest.fixture(scope="session")
 def prod() -> Recording:
     return offline.run("prod")
+
+
+def run_variant(root, name: str, base: str, mutate) -> Recording:
+    """Run the program with `base`'s stack file changed by `mutate`, written as Pulumi.<name>.yaml under root."""
+    config = offline.read_stack_config(base)
+    mutate(config)
+    (root / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))
+    return offline.run(name, root)
+
+
+def _managed_pools(config: dict[str, Any]) -> None:
+    pools = config["ml-platform:nodePools"]
+    for name, types_ in (("cpu", ["c6i.xlarge"]), ("training", ["p4d.24xlarge"]), ("inference", ["g5.xlarge"])):
+        pool = {k: v for k, v in pools[name].items() if k not in ("instanceFamilies", "timeSlicingReplicas")}
+        pools[name] = {**pool, "provisioner": "managed", "instanceTypes": types_, "capacityTypes": ["on-demand"],
+                       "minSize": 1, "maxSize": 2}
+    del config["ml-platform:karpenter"]
+
+
+@pytest.fixture(scope="session")
+def managed(tmp_path_factory) -> Recording:
+    """dev with every workload pool as a fixed-size managed node group (no Karpenter)."""
+    return run_variant(tmp_path_factory.mktemp("managed"), "managed", "dev", _managed_pools)
 
 
 @pytest.fixture(params=["dev", "prod"])

@@ -69,11 +69,11 @@ BAD = {
         _set("ml-platform:nodePools.cpu.minSize", "two"),
         "ml-platform:nodePools.cpu.minSize: Input should be a valid integer"),
     "min above max": (
-        _both(_set("ml-platform:nodePools.training.minSize", 5), _set("ml-platform:nodePools.training.maxSize", 2)),
-        "ml-platform:nodePools.training: maxSize must be >= minSize (got 2 < 5)"),
+        _both(_set("ml-platform:nodePools.system.minSize", 5), _set("ml-platform:nodePools.system.maxSize", 3)),
+        "ml-platform:nodePools.system: maxSize must be >= minSize (got 3 < 5)"),
     "desired outside min..max": (
-        _set("ml-platform:nodePools.inference.desiredSize", 9),
-        "ml-platform:nodePools.inference: desiredSize must be between minSize and maxSize (got 9, not in 0..4)"),
+        _set("ml-platform:nodePools.system.desiredSize", 9),
+        "ml-platform:nodePools.system: desiredSize must be between minSize and maxSize (got 9, not in 2..3)"),
     "impossible size": (
         _set("ml-platform:nodePools.cpu.maxSize", 1000),
         "ml-platform:nodePools.cpu.maxSize: Input should be less than or equal to 450 (got 1000)"),
@@ -85,10 +85,10 @@ BAD = {
         "ml-platform:nodePools.cpu.instanceTypes: unknown instance type c9z.mega; allowed (policies/pricing.py): "),
     "instance type of the wrong GPU for the role": (
         _set("ml-platform:nodePools.inference.instanceTypes", ["p4d.24xlarge"]),
-        "ml-platform:nodePools.inference: role inference runs A10G; p4d.24xlarge does not fit"),
+        "ml-platform:nodePools.inference: role inference runs A10G, L4; p4d.24xlarge does not fit"),
     "GPU instance in the cpu pool": (
-        _set("ml-platform:nodePools.cpu.instanceTypes", ["g5.xlarge"]),
-        "ml-platform:nodePools.cpu: role cpu runs no GPU; g5.xlarge does not fit"),
+        _set("ml-platform:nodePools.cpu.instanceFamilies", ["c6i", "g5"]),
+        "ml-platform:nodePools.cpu: role cpu runs no GPU; g5.xlarge, g5.2xlarge, g5.4xlarge"),
     "empty AZ list": (
         _set("ml-platform:network.availabilityZones", []),
         "ml-platform:network.availabilityZones: List should have at least 2 items after validation, not 0 (got [])"),
@@ -126,7 +126,7 @@ BAD = {
         _drop("ml-platform:nodePools.system"),
         "ml-platform:nodePools: exactly one pool must have role system (got 0: [])"),
     "spot system pool": (
-        _set("ml-platform:nodePools.system.capacityType", "SPOT"),
+        _set("ml-platform:nodePools.system.capacityTypes", ["spot"]),
         "the system pool 'system' runs the controllers: it needs minSize >= 1 and ON_DEMAND capacity"),
     "CloudWatch retention that does not exist": (
         _set("ml-platform:network.flowLogs.retentionDays", 10),
@@ -143,6 +143,50 @@ BAD = {
     "missing region": (
         _drop("aws:region"),
         "aws:region: missing; set the AWS region, e.g. us-east-1"),
+    "unknown instance family": (
+        _set("ml-platform:nodePools.cpu.instanceFamilies", ["c6i", "z9x"]),
+        "ml-platform:nodePools.cpu.instanceFamilies: unknown instance family z9x; allowed: c6i, c7i, g5, g6, m6i, "),
+    "GPU limit below one node's GPUs": (
+        _set("ml-platform:nodePools.training.limits", {"cpu": 1000, "memoryGiB": 10000, "gpus": 4}),
+        "ml-platform:nodePools.training: limits (cpu 1000, memoryGiB 10000, gpus 4) are below one p4d.24xlarge "
+        "(96 vCPU, 1152 GiB, 8 GPUs): Karpenter could never launch a node"),
+    "p5 where not allowed": (
+        _set("ml-platform:nodePools.training.instanceTypes", ["p4d.24xlarge", "p5.48xlarge"]),
+        "ml-platform:nodePools.training: role training runs A100; p5.48xlarge does not fit "
+        "(H100 needs allowH100: true)"),
+    "managed pool at zero with no autoscaler": (
+        _both(_set("ml-platform:nodePools.cpu.provisioner", "managed"),
+              _set("ml-platform:nodePools.cpu.capacityTypes", ["spot"])),
+        "ml-platform:nodePools.cpu: a managed pool at minSize 0 never scales up (no autoscaler runs for managed "
+        "node groups); use provisioner: karpenter to scale from zero, or minSize >= 1"),
+    "managed pool with two capacity types": (
+        _both(_set("ml-platform:nodePools.cpu.provisioner", "managed"), _set("ml-platform:nodePools.cpu.minSize", 1)),
+        "ml-platform:nodePools.cpu: a managed node group has one capacity type, got ['spot', 'on-demand']"),
+    "Karpenter pool with a floor": (
+        _set("ml-platform:nodePools.inference.minSize", 2),
+        "ml-platform:nodePools.inference: Karpenter pools scale from zero on demand: drop minSize and desiredSize"),
+    "system pool on Karpenter": (
+        _set("ml-platform:nodePools.system.provisioner", "karpenter"),
+        "ml-platform:nodePools.system: the system pool runs Karpenter itself, so it must be provisioner: managed"),
+    "unpinned AMI alias": (
+        _set("ml-platform:karpenter.amiAlias", "al2023@latest"),
+        "ml-platform:karpenter.amiAlias: 'al2023@latest' is not a pinned AL2023 alias like al2023@v20260903"),
+    "Karpenter pools without the controller": (
+        _drop("ml-platform:karpenter"),
+        "ml-platform: nodePools cpu, training, inference use provisioner karpenter: add an ml-platform:karpenter"),
+    "EFA on the inference pool": (
+        _set("ml-platform:nodePools.inference.efa", True),
+        "ml-platform:nodePools.inference: efa is only for Karpenter training pools"),
+    "time-slicing on the training pool": (
+        _set("ml-platform:nodePools.training.timeSlicingReplicas", 4),
+        "ml-platform:nodePools.training: timeSlicingReplicas is only for inference pools"),
+    "malformed Karpenter duration": (
+        _set("ml-platform:nodePools.cpu.disruption", {"consolidateAfter": "5 minutes"}),
+        "ml-platform:nodePools.cpu.disruption.consolidateAfter: '5 minutes' is not a Karpenter duration"),
+    "unknown consolidation policy": (
+        _set("ml-platform:nodePools.cpu.disruption", {"consolidationPolicy": "Aggressive"}),
+        "ml-platform:nodePools.cpu.disruption.consolidationPolicy: Input should be 'WhenEmpty', "
+        "'WhenEmptyOrUnderutilized' or 'Balanced' (got 'Aggressive')"),
     "unknown endpoint": (
         _set("ml-platform:network.endpoints", ["s3", "dynamodb"]),
         "ml-platform:network.endpoints.1: Input should be 's3', 'ecr' or 'sts' (got 'dynamodb')"),
@@ -166,7 +210,7 @@ def test_bad_config_is_one_clear_line(case, raw_config):
 def test_every_problem_is_reported_at_once(raw_config):
     cfg = raw_config("prod")
     cfg["ml-platform:network"]["natGateways"] = "many"
-    cfg["ml-platform:nodePools"]["cpu"]["maxSize"] = 0
+    cfg["ml-platform:nodePools"]["system"]["maxSize"] = 0
     with pytest.raises(ConfigError) as err:
         parse(cfg, stack="prod")
     lines = str(err.value).splitlines()
@@ -185,8 +229,11 @@ def test_dev_and_prod_differ_as_data(raw_config):
     dev, prod = parse(raw_config("dev"), stack="dev"), parse(raw_config("prod"), stack="prod")
     assert (dev.network.nat_gateways, prod.network.nat_gateways) == ("single", "perAz")
     assert dev.cluster.public_access_cidrs and not prod.cluster.public_access_cidrs
-    assert all(p.min_size == 0 and p.capacity_type == "SPOT" for p in dev.workload_pools.values() if p.gpu)
-    assert prod.node_pools["inference"].min_size >= 2 and prod.node_pools["inference"].capacity_type == "ON_DEMAND"
+    assert all(p.provisioner == "karpenter" and p.capacity_types == ["spot"]
+               for p in dev.workload_pools.values() if p.gpu)
+    assert all(p.capacity_types == ["on-demand"] for p in prod.workload_pools.values() if p.gpu)
+    assert (dev.node_pools["training"].efa, prod.node_pools["training"].efa) == (False, True)
+    assert (dev.karpenter.replicas, prod.karpenter.replicas) == (1, 2)
     assert (dev.protect_stateful, prod.protect_stateful) == (False, True)
 
 

@@ -1,4 +1,8 @@
-"""Node pools: every configured pool exists as configured; GPU pools tainted; nodes locked down."""
+"""Managed node groups: each managed pool as configured; GPU pools tainted; nodes locked down.
+
+The shipped stacks keep only the system pool managed; the `managed` fixture
+runs dev with every workload pool managed to cover that path for GPU pools too.
+"""
 
 from __future__ import annotations
 
@@ -11,22 +15,31 @@ from infra.config import parse
 POOLS = ["system", "cpu", "training", "inference"]
 
 
-def _pools(stack_name):
-    return parse(offline.read_stack_config(stack_name), stack=stack_name).node_pools
+def test_every_managed_pool_exists_with_its_sizes_and_types(managed):
+    for pool in POOLS:
+        group = node_group(managed, pool).inputs
+        assert group["scalingConfig"]["minSize"] >= 1 and group["scalingConfig"]["maxSize"] >= 2, pool
+    assert node_group(managed, "training").inputs["instanceTypes"] == ["p4d.24xlarge"]
+    assert node_group(managed, "inference").inputs["capacityType"] == "ON_DEMAND"
 
 
-@pytest.mark.parametrize("pool", POOLS)
-def test_every_pool_exists_with_its_sizes_and_types(stack, pool):
-    cfg = _pools(stack.stack)[pool]
-    group = node_group(stack, pool).inputs
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_system_pool_sizes_come_from_config(stack_name, dev, prod):
+    recording = {"dev": dev, "prod": prod}[stack_name]
+    cfg = parse(offline.read_stack_config(stack_name), stack=stack_name).node_pools["system"]
+    group = node_group(recording, "system").inputs
     assert group["scalingConfig"] == {"minSize": cfg.min_size, "desiredSize": cfg.desired, "maxSize": cfg.max_size}
     assert group["instanceTypes"] == cfg.instance_types
-    assert group["capacityType"] == cfg.capacity_type
+
+
+def test_shipped_stacks_manage_only_the_system_pool(stack):
+    prefixes = sorted(g.inputs["nodeGroupNamePrefix"] for g in stack.of_type("aws:eks/nodeGroup:NodeGroup"))
+    assert prefixes == ["system-"]
 
 
 @pytest.mark.parametrize("pool", ["training", "inference"])
-def test_gpu_pools_are_tainted_labelled_and_on_the_nvidia_ami(stack, pool):
-    group = node_group(stack, pool).inputs
+def test_managed_gpu_pools_are_tainted_labelled_and_on_the_nvidia_ami(managed, pool):
+    group = node_group(managed, pool).inputs
     assert group["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
     assert group["labels"]["nvidia.com/gpu.present"] == "true"
     assert group["labels"]["ml-platform/gpu-model"] == {"training": "A100", "inference": "A10G"}[pool]
@@ -34,8 +47,8 @@ def test_gpu_pools_are_tainted_labelled_and_on_the_nvidia_ami(stack, pool):
     assert group["amiType"] == "AL2023_x86_64_NVIDIA"
 
 
-def test_cpu_pools_are_untainted_on_the_standard_ami(stack):
-    group = node_group(stack, "cpu").inputs
+def test_managed_cpu_pool_is_untainted_on_the_standard_ami(managed):
+    group = node_group(managed, "cpu").inputs
     assert not group.get("taints")
     assert group["amiType"] == "AL2023_x86_64_STANDARD"
     assert "nvidia.com/gpu.present" not in group["labels"]
@@ -48,47 +61,31 @@ def test_system_pool_is_reserved_for_critical_addons(stack):
 
 
 @pytest.mark.parametrize("pool", POOLS)
-def test_nodes_require_imdsv2_with_one_hop(stack, pool):
-    options = launch_template(stack, pool).inputs["metadataOptions"]
+def test_nodes_require_imdsv2_with_one_hop(managed, pool):
+    options = launch_template(managed, pool).inputs["metadataOptions"]
     assert options["httpTokens"] == "required"
     assert options["httpPutResponseHopLimit"] == 1
 
 
-@pytest.mark.parametrize("pool", POOLS)
-def test_root_volumes_are_encrypted_gp3_sized_per_pool(stack, pool):
-    (mapping,) = launch_template(stack, pool).inputs["blockDeviceMappings"]
+@pytest.mark.parametrize("pool, size", [("system", 50), ("cpu", 100), ("training", 500), ("inference", 200)])
+def test_root_volumes_are_encrypted_gp3_sized_per_pool(managed, pool, size):
+    (mapping,) = launch_template(managed, pool).inputs["blockDeviceMappings"]
     assert mapping["deviceName"] == "/dev/xvda"
     assert mapping["ebs"]["encrypted"] == "true"
     assert mapping["ebs"]["volumeType"] == "gp3"
-    assert mapping["ebs"]["volumeSize"] == _pools(stack.stack)[pool].disk_size_gib
+    assert mapping["ebs"]["volumeSize"] == size
 
 
 @pytest.mark.parametrize("pool", POOLS)
-def test_nodes_get_no_public_ip(stack, pool):
-    private = {s.id for s in stack.of_type("aws:ec2/subnet:Subnet") if "-private-" in s.name}
-    assert set(node_group(stack, pool).inputs["subnetIds"]) == private
-    assert "networkInterfaces" not in launch_template(stack, pool).inputs
+def test_nodes_get_no_public_ip(managed, pool):
+    private = {s.id for s in managed.of_type("aws:ec2/subnet:Subnet") if "-private-" in s.name}
+    assert set(node_group(managed, pool).inputs["subnetIds"]) == private
+    assert "networkInterfaces" not in launch_template(managed, pool).inputs
 
 
-def test_instances_and_volumes_carry_cost_tags(stack):
-    for spec in launch_template(stack, "training").inputs["tagSpecifications"]:
-        assert spec["tags"]["cost-center"] and spec["tags"]["environment"] == stack.stack
-
-
-def test_autoscaler_owns_desired_size_after_creation(stack):
-    for group in stack.of_type("aws:eks/nodeGroup:NodeGroup"):
-        assert group.ignore_changes == ["scalingConfig.desiredSize"], group.name
-
-
-def test_dev_gpu_pools_scale_from_zero_on_spot(dev):
-    for pool in ("training", "inference"):
-        group = node_group(dev, pool).inputs
-        assert group["scalingConfig"]["minSize"] == 0 and group["capacityType"] == "SPOT"
-
-
-def test_prod_inference_keeps_two_on_demand_nodes(prod):
-    group = node_group(prod, "inference").inputs
-    assert group["scalingConfig"]["minSize"] >= 2 and group["capacityType"] == "ON_DEMAND"
+def test_instances_and_volumes_carry_cost_tags(managed):
+    for spec in launch_template(managed, "training").inputs["tagSpecifications"]:
+        assert spec["tags"]["cost-center"] and spec["tags"]["environment"] == "managed"
 
 
 def test_node_role_has_only_the_policies_nodes_need(stack):
@@ -99,3 +96,8 @@ def test_node_role_has_only_the_policies_nodes_need(stack):
     if stack.stack == "dev":  # nodeSsmAccess: true
         expected.append("AmazonSSMManagedInstanceCore")
     assert attached == sorted(expected)
+
+
+def test_without_karpenter_pools_there_is_no_karpenter(managed):
+    assert not managed.of_type("ml-platform:karpenter:Karpenter")
+    assert managed.of_type("ml-platform:gpu:Gpu"), "managed GPU pools still need the device plugin"

@@ -50,8 +50,8 @@ def test_plan_prints_the_tree_by_component(capsys):
     assert main(["plan", "dev"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("ml-platform dev: ")
-    for component in ("network (network:Network)", "eks (cluster:Cluster)", "pools (node_pools:NodePools)",
-                      "pools-training (node_pools:ManagedNodeGroup): 2"):
+    for component in ("network (network:Network)", "eks (cluster:Cluster)", "karpenter (karpenter:Karpenter)",
+                      "gpu (gpu:Gpu)", "eks-system (node_pools:ManagedNodeGroup): 2"):
         assert component in out
 
 

@@ -1,0 +1,121 @@
+"""GPU enablement: the NVIDIA device plugin (with GPU feature discovery), DCGM exporter, EFA plugin.
+
+Every DaemonSet here derives its tolerations and node selection from
+components/scheduling.py, the module the pools take their taints and labels
+from, so the plugin always lands on exactly the nodes the GPU pools create.
+GPU pools must use the NVIDIA AL2023 AMI variant (managed: AL2023_x86_64_NVIDIA;
+Karpenter: the al2023 alias resolves it): the plain AMI has no driver and the
+plugin fails with `libnvidia-ml.so.1` not found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.charts import DCGM_EXPORTER, EFA_DEVICE_PLUGIN, NVIDIA_DEVICE_PLUGIN
+from components.cluster import ClusterHandle
+from components.scheduling import (
+    CRITICAL_ADDONS_TAINT,
+    EFA_LABEL,
+    GPU_PRESENT_LABEL,
+    GPU_TAINT,
+    POOL_LABEL,
+    gpu_node_affinity,
+    time_slicing_config,
+)
+from infra.config import NodePool
+
+NAMESPACE = "gpu"
+# The plugins mount host paths (/var/lib/kubelet/device-plugins) and need host devices.
+POD_SECURITY = "privileged"
+
+
+@dataclass(frozen=True)
+class GpuArgs:
+    cluster: ClusterHandle
+    pools: Mapping[str, NodePool]  # the GPU pools
+    system_pool_name: str
+    region: str
+    dcgm_exporter: bool
+    service_monitor: bool  # only once the Prometheus operator's CRDs are installed
+
+
+def device_plugin_values(pools: Mapping[str, NodePool], system_pool: str) -> dict:
+    """Device plugin + GFD on GPU nodes only; NFD's controllers on the system pool."""
+    on_system = {"nodeSelector": {POOL_LABEL: system_pool},
+                 "tolerations": [{"key": CRITICAL_ADDONS_TAINT.key, "operator": "Exists"}]}
+    values: dict = {
+        "priorityClassName": "system-node-critical",
+        "tolerations": [GPU_TAINT.toleration()],
+        "affinity": gpu_node_affinity(),
+        "gfd": {"enabled": True},
+        # With a config map present the chart assumes MIG and adds SYS_ADMIN unless this is set.
+        "migStrategy": "none",
+        "nfd": {"master": on_system, "gc": on_system,
+                "worker": {"nodeSelector": {GPU_PRESENT_LABEL: "true"}, "tolerations": [GPU_TAINT.toleration()]}},
+    }
+    replicas = sorted({p.time_slicing_replicas for p in pools.values() if p.time_slicing_replicas})
+    if replicas:
+        # Nodes pick a config by the nvidia.com/device-plugin.config label their pool sets.
+        values["config"] = {
+            "default": "default",
+            "map": {"default": "version: v1\n", **{time_slicing_config(n): time_slicing(n) for n in replicas}},
+        }
+    return values
+
+
+def time_slicing(replicas: int) -> str:
+    """Device plugin config (format of the plugin's README, v0.20.0) sharing each GPU `replicas` ways."""
+    return ("version: v1\n"
+            "sharing:\n"
+            "  timeSlicing:\n"
+            "    resources:\n"
+            "    - name: nvidia.com/gpu\n"
+            f"      replicas: {replicas}\n")
+
+
+def dcgm_values(service_monitor: bool) -> dict:
+    return {
+        "nodeSelector": {GPU_PRESENT_LABEL: "true"},
+        "tolerations": [GPU_TAINT.toleration()],
+        "serviceMonitor": {"enabled": service_monitor},
+    }
+
+
+def efa_values(region: str) -> dict:
+    """The chart pins a us-west-2 image; pull the same image from the stack's region."""
+    return {
+        "image": {"repository": f"602401143452.dkr.ecr.{region}.amazonaws.com/eks/aws-efa-k8s-device-plugin"},
+        "nodeSelector": {EFA_LABEL: "true"},
+        "tolerations": [GPU_TAINT.toleration()],
+    }
+
+
+class Gpu(pulumi.ComponentResource):
+    """Installs what GPU nodes need to advertise `nvidia.com/gpu` (and EFA) and report GPU metrics."""
+
+    namespace: pulumi.Output[str]
+
+    def __init__(self, name: str, args: GpuArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("ml-platform:gpu:Gpu", name, None, opts)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=args.cluster.kubernetes_provider)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={"name": NAMESPACE, "labels": {
+                f"pod-security.kubernetes.io/{mode}": POD_SECURITY for mode in ("enforce", "audit", "warn")}},
+            opts=on_cluster,
+        )
+        ns = namespace.metadata.name
+        NVIDIA_DEVICE_PLUGIN.release(f"{name}-device-plugin", ns,
+                                     device_plugin_values(args.pools, args.system_pool_name), on_cluster)
+        if args.dcgm_exporter:
+            DCGM_EXPORTER.release(f"{name}-dcgm-exporter", ns, dcgm_values(args.service_monitor), on_cluster)
+        if any(pool.efa for pool in args.pools.values()):
+            EFA_DEVICE_PLUGIN.release(f"{name}-efa-device-plugin", ns, efa_values(args.region), on_cluster)
+
+        self.namespace = ns
+        self.register_outputs({"namespace": self.namespace})

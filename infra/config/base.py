@@ -1,0 +1,42 @@
+"""Shared pieces of the config models: the base model, the error type, common types."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+PROJECT = "ml-platform"
+
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy API).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+                      1096, 1827, 2192, 2557, 2922, 3288, 3653)
+
+
+class ConfigError(pulumi.RunError):
+    """Bad stack configuration. Pulumi prints a RunError without a traceback."""
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+
+def private_network(value: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+    if not value.is_private:
+        raise ValueError(f"must be a private (RFC 1918) range, got {value}")
+    return value
+
+
+def retention(days: int) -> int:
+    if days not in LOG_RETENTION_DAYS:
+        raise ValueError(f"{days} is not a CloudWatch retention period; allowed: "
+                         f"{', '.join(map(str, LOG_RETENTION_DAYS))}")
+    return days
+
+
+Cidr = Annotated[ipaddress.IPv4Network, Field(strict=False)]

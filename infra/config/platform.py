@@ -1,0 +1,111 @@
+"""The whole platform config: one `PlatformConfig` per stack, and its cross-section checks."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator, model_validator
+
+from infra.config.base import PROJECT, Model
+from infra.config.cluster import Cluster
+from infra.config.network import Network, Tags
+from infra.config.pools import NodePool
+
+POOL_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$")
+# A dated AL2023 release (awslabs/amazon-eks-ami): `@latest` would roll every node,
+# GPU nodes and their NVIDIA driver included, whenever AWS ships an AMI.
+AMI_ALIAS = re.compile(r"^al2023@v\d{8}$")
+
+
+class Karpenter(Model):
+    """The Karpenter controller (`ml-platform:karpenter`)."""
+
+    replicas: int = Field(2, ge=1, le=3, description="Controller replicas; 2 for HA (one per system node).")
+    ami_alias: str = Field(description="Pinned AL2023 alias for every Karpenter node, e.g. al2023@v20260903.")
+
+    @field_validator("ami_alias")
+    @classmethod
+    def _pinned(cls, alias: str) -> str:
+        if not AMI_ALIAS.match(alias):
+            raise ValueError(f"{alias!r} is not a pinned AL2023 alias like al2023@v20260903 (@latest is not allowed)")
+        return alias
+
+
+class Gpu(Model):
+    """GPU enablement (`ml-platform:gpu`)."""
+
+    dcgm_exporter: bool = Field(True, description="Run the DCGM exporter on GPU nodes for GPU metrics.")
+
+
+class PlatformConfig(Model):
+    """The whole stack, parsed from the `ml-platform:*` keys of `Pulumi.<stack>.yaml`."""
+
+    stack: str = Field(description="Pulumi stack name; the `environment` tag.")
+    region: str = Field(description="AWS region, from `aws:region`.")
+    tags: Tags = Field(description="Cost-allocation tags (owner, costCenter, extra).")
+    network: Network = Field(description="VPC, subnets, NAT, flow logs, endpoints.")
+    cluster: Cluster = Field(description="EKS version, API endpoint access, admins, logs.")
+    node_pools: dict[str, NodePool] = Field(description="Node pools keyed by DNS-safe name.")
+    karpenter: Karpenter | None = Field(None, description="Karpenter controller; required by karpenter pools.")
+    gpu: Gpu = Field(default_factory=lambda: Gpu(), description="NVIDIA device plugin and DCGM exporter.")
+    protect_stateful: bool = Field(
+        description="Protect stateful resources (KMS keys, log buckets) from `pulumi destroy`."
+    )
+
+    @field_validator("node_pools")
+    @classmethod
+    def _pool_names(cls, pools: dict[str, NodePool]) -> dict[str, NodePool]:
+        for name in pools:
+            if not POOL_NAME.match(name):
+                raise ValueError(
+                    f"pool name {name!r} must be 1-20 lowercase letters, digits or '-', starting with a letter"
+                )
+        systems = [n for n, p in pools.items() if p.role == "system"]
+        if len(systems) != 1:
+            raise ValueError(f"exactly one pool must have role system (got {len(systems)}: {systems})")
+        system = pools[systems[0]]
+        if system.min_size < 1 or system.capacity_types != ["on-demand"]:
+            raise ValueError(
+                f"the system pool {systems[0]!r} runs the controllers: it needs minSize >= 1 and ON_DEMAND capacity"
+            )
+        return pools
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> PlatformConfig:
+        karpenter_pools = [n for n, p in self.node_pools.items() if p.provisioner == "karpenter"]
+        if karpenter_pools and self.karpenter is None:
+            raise ValueError(f"nodePools {', '.join(karpenter_pools)} use provisioner karpenter: "
+                             f"add an ml-platform:karpenter section (replicas, amiAlias)")
+        for az in self.network.availability_zones:
+            if not az.startswith(self.region) or not az[len(self.region):].isalpha():
+                raise ValueError(f"network.availabilityZones: {az!r} is not an AZ of region {self.region}")
+        if self.cluster.service_cidr.overlaps(self.network.cidr):
+            raise ValueError(
+                f"cluster.serviceCidr {self.cluster.service_cidr} overlaps network.cidr {self.network.cidr}"
+            )
+        return self
+
+    @property
+    def cluster_name(self) -> str:
+        return f"{PROJECT}-{self.stack}"
+
+    @property
+    def system_pool(self) -> tuple[str, NodePool]:
+        return next((n, p) for n, p in self.node_pools.items() if p.role == "system")
+
+    @property
+    def workload_pools(self) -> dict[str, NodePool]:
+        return {n: p for n, p in self.node_pools.items() if p.role != "system"}
+
+    def pools_by(self, provisioner: str) -> dict[str, NodePool]:
+        return {n: p for n, p in self.workload_pools.items() if p.provisioner == provisioner}
+
+    @property
+    def default_tags(self) -> dict[str, str]:
+        return {
+            **self.tags.extra,
+            "environment": self.stack,
+            "project": PROJECT,
+            "owner": self.tags.owner,
+            "cost-center": self.tags.cost_center,
+        }

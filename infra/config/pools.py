@@ -1,0 +1,216 @@
+"""Node pool config: `ml-platform:nodePools.<name>`.
+
+A pool is provisioned either as an EKS managed node group (`managed`: fixed
+size, for the system pool) or by Karpenter (`karpenter`: scales from zero on
+demand). Sizes, limits and instance choices are checked against the instance
+table in policies/pricing.py, so a pool that could never launch a node is a
+config error, not a pod stuck Pending.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from infra.config.base import Model
+from policies.pricing import INSTANCES
+
+# EKS managed node groups hold at most 450 nodes (EKS service quotas).
+MAX_NODES_PER_GROUP = 450
+DURATION = re.compile(r"^(([0-9]+(s|m|h))+|Never)$")  # Karpenter v1 NodePool duration pattern
+FAMILIES = sorted({name.split(".", 1)[0] for name in INSTANCES})
+
+# Which GPU models each pool role may run; H100 (p5) only with allowH100.
+ROLE_GPU_MODELS: dict[str, frozenset[str | None]] = {
+    "system": frozenset({None}),
+    "cpu": frozenset({None}),
+    "training": frozenset({"A100"}),
+    "inference": frozenset({"A10G", "L4"}),
+}
+
+
+class Limits(Model):
+    """Karpenter NodePool limits: the most this pool may hold in total."""
+
+    cpu: int = Field(ge=1, description="Total vCPUs across the pool's nodes.")
+    memory_gib: int = Field(alias="memoryGiB", ge=1, description="Total memory across the pool's nodes, GiB.")
+    gpus: int = Field(0, ge=0, description="Total nvidia.com/gpu across the pool's nodes.")
+
+
+class Budget(Model):
+    nodes: str = Field(pattern=r"^((100|[0-9]{1,2})%|[0-9]+)$",
+                       description="Nodes (count or percentage) that may be disrupted at once.")
+    schedule: str | None = Field(None, description="Cron schedule when this budget applies (with duration).")
+    duration: str | None = Field(None, pattern=r"^((([0-9]+(h|m))|([0-9]+h[0-9]+m))(0s)?)$",
+                                 description="How long the budget applies after each schedule hit.")
+    reasons: list[Literal["Underutilized", "Empty", "Drifted"]] | None = Field(
+        None, description="Disruption reasons the budget limits; all when unset.")
+
+    @model_validator(mode="after")
+    def _paired(self) -> Budget:
+        if (self.schedule is None) != (self.duration is None):
+            raise ValueError("schedule and duration must be set together")
+        return self
+
+
+class Disruption(Model):
+    """How Karpenter may remove this pool's nodes."""
+
+    consolidation_policy: Literal["WhenEmpty", "WhenEmptyOrUnderutilized", "Balanced"] = Field(
+        "WhenEmptyOrUnderutilized",
+        description="WhenEmpty never moves running pods (training); the others also repack underused nodes.")
+    consolidate_after: str = Field("5m", description="Wait after the last pod change before consolidating.")
+    expire_after: str = Field("720h", description="Replace nodes older than this (fresh AMIs, patched kernels).")
+    budgets: list[Budget] = Field(default_factory=lambda: [Budget(nodes="10%")], max_length=50,
+                                  description="Disruption budgets.")
+
+    @field_validator("consolidate_after", "expire_after")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if not DURATION.match(value):
+            raise ValueError(f"{value!r} is not a Karpenter duration like 30s, 5m, 720h or Never")
+        return value
+
+
+class NodePool(Model):
+    role: Literal["system", "cpu", "training", "inference"] = Field(
+        description="What the pool runs: system controllers, CPU jobs, A100 training or A10G inference."
+    )
+    provisioner: Literal["managed", "karpenter"] = Field(
+        "managed", description="`managed`: a fixed-size EKS managed node group; `karpenter`: scales on demand."
+    )
+    instance_types: list[str] = Field(default_factory=list, description="EC2 instance types, from policies/pricing.py.")
+    instance_families: list[str] = Field(
+        default_factory=list,
+        description="Instance families (c6i, g5, ...): every size of the family in policies/pricing.py.")
+    capacity_types: list[Literal["on-demand", "spot"]] = Field(
+        default_factory=lambda: ["on-demand"],
+        description="on-demand and/or spot; Karpenter takes spot first when both are allowed.")
+    min_size: int = Field(0, ge=0, description="Managed pools: fixed node floor.")
+    desired_size: int | None = Field(None, ge=0, description="Managed pools: nodes at creation; defaults to minSize.")
+    max_size: int = Field(ge=1, le=MAX_NODES_PER_GROUP,
+                          description="Most nodes; for Karpenter pools the default limits and cost ceiling.")
+    disk_size_gib: int = Field(alias="diskSizeGiB", ge=20, le=16384,
+                               description="Encrypted gp3 root volume per node, GiB.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Extra node labels.")
+    critical_addons_only: bool = Field(
+        False, description="Taint the pool `CriticalAddonsOnly=true:NoSchedule` (system pool only)."
+    )
+    limits: Limits | None = Field(None, description="Karpenter: total cpu/memory/GPU; default maxSize × largest type.")
+    disruption: Disruption = Field(default_factory=Disruption, description="Karpenter: consolidation and expiry.")
+    efa: bool = Field(False, description="Training: EFA networking and a cluster placement group for multi-node jobs.")
+    allow_h100: bool = Field(False, alias="allowH100", description="Training: allow H100 (p5) instances.")
+    time_slicing_replicas: int | None = Field(
+        None, ge=2, le=48, description="Inference: share each GPU among this many pods (NVIDIA time-slicing).")
+
+    @field_validator("instance_types")
+    @classmethod
+    def _known_types(cls, types_: list[str]) -> list[str]:
+        unknown = [t for t in types_ if t not in INSTANCES]
+        if unknown:
+            raise ValueError(
+                f"unknown instance type {', '.join(unknown)}; allowed (policies/pricing.py): {', '.join(INSTANCES)}"
+            )
+        if len(set(types_)) != len(types_):
+            raise ValueError(f"instance types must be unique, got {types_}")
+        return types_
+
+    @field_validator("instance_families")
+    @classmethod
+    def _known_families(cls, families: list[str]) -> list[str]:
+        unknown = [f for f in families if f not in FAMILIES]
+        if unknown:
+            raise ValueError(f"unknown instance family {', '.join(unknown)}; allowed: {', '.join(FAMILIES)}")
+        return families
+
+    @field_validator("capacity_types")
+    @classmethod
+    def _capacity(cls, types_: list[str]) -> list[str]:
+        if not types_ or len(set(types_)) != len(types_):
+            raise ValueError(f"list on-demand and/or spot once each, got {types_}")
+        return types_
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NodePool:
+        if not self.types:
+            raise ValueError("set instanceTypes or instanceFamilies")
+        allowed = ROLE_GPU_MODELS[self.role] | ({"H100"} if self.allow_h100 else set())
+        wrong = [t for t in self.types if INSTANCES[t].gpu_model not in allowed]
+        if wrong:
+            wants = ", ".join(sorted(m or "no GPU" for m in allowed))
+            hint = " (H100 needs allowH100: true)" if any(INSTANCES[t].gpu_model == "H100" for t in wrong) else ""
+            raise ValueError(f"role {self.role} runs {wants}; {', '.join(wrong)} does not fit{hint}")
+        if self.critical_addons_only and self.role != "system":
+            raise ValueError("criticalAddonsOnly is only for the system pool")
+        if self.allow_h100 and self.role != "training":
+            raise ValueError("allowH100 is only for training pools")
+        if self.efa:
+            self._check_efa()
+        if self.time_slicing_replicas and self.role != "inference":
+            raise ValueError("timeSlicingReplicas is only for inference pools")
+        if self.provisioner == "managed":
+            self._check_managed()
+        else:
+            self._check_karpenter()
+        return self
+
+    def _check_efa(self) -> None:
+        if self.role != "training" or self.provisioner != "karpenter":
+            raise ValueError("efa is only for Karpenter training pools")
+        without = [t for t in self.types if not INSTANCES[t].efa_interfaces]
+        if without:
+            raise ValueError(f"efa needs EFA-capable instance types; {', '.join(without)} has no EFA")
+
+    def _check_managed(self) -> None:
+        if len(self.capacity_types) != 1:
+            raise ValueError(f"a managed node group has one capacity type, got {self.capacity_types}")
+        if self.min_size > self.max_size:
+            raise ValueError(f"maxSize must be >= minSize (got {self.max_size} < {self.min_size})")
+        if not self.min_size <= self.desired <= self.max_size:
+            raise ValueError(f"desiredSize must be between minSize and maxSize "
+                             f"(got {self.desired}, not in {self.min_size}..{self.max_size})")
+        if self.min_size == 0:
+            raise ValueError("a managed pool at minSize 0 never scales up (no autoscaler runs for managed "
+                             "node groups); use provisioner: karpenter to scale from zero, or minSize >= 1")
+
+    def _check_karpenter(self) -> None:
+        if self.role == "system":
+            raise ValueError("the system pool runs Karpenter itself, so it must be provisioner: managed")
+        if self.desired_size is not None or self.min_size:
+            raise ValueError("Karpenter pools scale from zero on demand: drop minSize and desiredSize")
+        limits = self.effective_limits
+        fits = [t for t in self.types if INSTANCES[t].vcpu <= limits.cpu
+                and INSTANCES[t].memory_gib <= limits.memory_gib and INSTANCES[t].gpus <= limits.gpus]
+        if not fits:
+            smallest = min(self.types, key=lambda t: (INSTANCES[t].gpus, INSTANCES[t].vcpu, INSTANCES[t].memory_gib))
+            spec = INSTANCES[smallest]
+            raise ValueError(
+                f"limits (cpu {limits.cpu}, memoryGiB {limits.memory_gib}, gpus {limits.gpus}) are below one "
+                f"{smallest} ({spec.vcpu} vCPU, {spec.memory_gib} GiB, {spec.gpus} GPUs): Karpenter could never "
+                f"launch a node (\"all available instance types exceed limits\")")
+
+    @property
+    def types(self) -> list[str]:
+        """Instance types of the pool: the listed ones plus every priced size of the listed families."""
+        expanded = [t for t in INSTANCES if t.split(".", 1)[0] in self.instance_families]
+        return list(dict.fromkeys([*self.instance_types, *expanded]))
+
+    @property
+    def effective_limits(self) -> Limits:
+        """Configured limits, or maxSize nodes of the pool's largest type in each dimension."""
+        if self.limits is not None:
+            return self.limits
+        specs = [INSTANCES[t] for t in self.types]
+        return Limits(cpu=max(s.vcpu for s in specs) * self.max_size,
+                      memory_gib=max(s.memory_gib for s in specs) * self.max_size,
+                      gpus=max(s.gpus for s in specs) * self.max_size)
+
+    @property
+    def desired(self) -> int:
+        return self.min_size if self.desired_size is None else self.desired_size
+
+    @property
+    def gpu(self) -> bool:
+        return self.role in ("training", "inference")
