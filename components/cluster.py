@@ -39,6 +39,7 @@ class ClusterArgs:
     partition: str
     release: EksRelease
     private_subnet_ids: pulumi.Input[Sequence[str]]
+    vpc_cidr: str
     public_access_cidrs: Sequence[str]
     service_cidr: str
     admin_principals: Sequence[str]
@@ -62,6 +63,8 @@ class ClusterHandle:
     node_role_arn: pulumi.Output[str]
     node_role_name: pulumi.Output[str]
     private_subnet_ids: pulumi.Input[Sequence[str]]
+    # Where pods reach the API server: its ENIs in the VPC, and the `kubernetes` Service IP.
+    api_server_cidrs: Sequence[str]
     kubernetes_provider: k8s.Provider
     # Resources a node group must wait for (networking addons).
     node_prerequisites: Sequence[pulumi.Resource]
@@ -264,6 +267,7 @@ class Cluster(pulumi.ComponentResource):
             node_role_arn=nodes.role.arn,
             node_role_name=nodes.role.name,
             private_subnet_ids=args.private_subnet_ids,
+            api_server_cidrs=[args.vpc_cidr, args.service_cidr],
             kubernetes_provider=provider,
             node_prerequisites=[*networking, *nodes.attachments],
         )

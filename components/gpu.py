@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.charts import DCGM_EXPORTER, EFA_DEVICE_PLUGIN, NVIDIA_DEVICE_PLUGIN
 from components.cluster import ClusterHandle
+from components.namespace import NamespaceArgs, platform_namespace
 from components.scheduling import (
     CRITICAL_ADDONS_TAINT,
     EFA_LABEL,
@@ -103,11 +103,10 @@ class Gpu(pulumi.ComponentResource):
     def __init__(self, name: str, args: GpuArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ml-platform:gpu:Gpu", name, None, opts)
         on_cluster = pulumi.ResourceOptions(parent=self, provider=args.cluster.kubernetes_provider)
-        namespace = k8s.core.v1.Namespace(
+        namespace = platform_namespace(
             f"{name}-namespace",
-            metadata={"name": NAMESPACE, "labels": {
-                f"pod-security.kubernetes.io/{mode}": POD_SECURITY for mode in ("enforce", "audit", "warn")}},
-            opts=on_cluster,
+            NamespaceArgs(NAMESPACE, POD_SECURITY, api_server_cidrs=args.cluster.api_server_cidrs),
+            on_cluster,
         )
         ns = namespace.metadata.name
         NVIDIA_DEVICE_PLUGIN.release(f"{name}-device-plugin", ns,

@@ -1,24 +1,37 @@
-"""`mlp`: the offline plan of a stack, without a cloud, credentials or the Pulumi CLI."""
+"""`mlp`: the offline plan of a stack, without a cloud, credentials or the Pulumi CLI.
+
+  mlp plan STACK   resource tree by component, policy findings, monthly cost estimate
+  mlp check STACK  policy findings and cost only
+
+Both exit 2 on a config error and 1 on a mandatory policy violation, so CI can gate on them.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from infra import offline
 from infra.config import ConfigError
-from infra.plan import render_tree, write_record
+from infra.plan import render_cost, render_tree, write_record
+from policies import runner
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mlp", description=__doc__)
+    parser = argparse.ArgumentParser(prog="mlp", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    plan = commands.add_parser("plan", help="run the program for STACK under the mock engine and show what it creates")
-    plan.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
-    plan.add_argument("--out", type=Path, help="also write <stack>.resources.json here")
-    plan.add_argument("--cwd", type=Path, default=offline.ROOT,
-                      help="project directory holding Pulumi.<stack>.yaml (default: this project)")
+    for name, help_ in (("plan", "what the stack creates, whether it passes policy, what it costs"),
+                        ("check", "policy findings and the cost estimate only")):
+        command = commands.add_parser(name, help=help_)
+        command.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
+        command.add_argument("--cwd", type=Path, default=offline.ROOT,
+                             help="project directory holding Pulumi.<stack>.yaml (default: this project)")
+        command.add_argument("--policy-pack-config", type=Path,
+                             help="pack config JSON (default: policies/config.<stack>.json)")
+        if name == "plan":
+            command.add_argument("--out", type=Path, help="also write <stack>.resources.json here")
     args = parser.parse_args(argv)
 
     try:
@@ -26,10 +39,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(render_tree(recording))
-    if args.out:
-        print(f"\nwrote {write_record(recording, args.out)}")
-    return 0
+    config = json.loads(args.policy_pack_config.read_text()) if args.policy_pack_config else None
+    findings = runner.check(recording, config)
+    if args.command == "plan":
+        print(render_tree(recording), end="\n\n")
+        if args.out:
+            print(f"wrote {write_record(recording, args.out)}", end="\n\n")
+    print(runner.render(findings), end="\n\n")
+    print(render_cost(recording))
+    return 1 if any(f.level == "mandatory" for f in findings) else 0
 
 
 if __name__ == "__main__":

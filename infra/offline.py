@@ -47,6 +47,7 @@ class Resource:
     state: dict[str, Any] = field(default_factory=dict)
     protect: bool = False
     dependencies: list[str] = field(default_factory=list)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     ignore_changes: list[str] = field(default_factory=list)
     provider: str | None = None
 
@@ -197,6 +198,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 state=self.resources[response.urn].state if response.urn in self.resources else {},
                 protect=bool(request.protect),
                 dependencies=list(request.dependencies),
+                property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
                 ignore_changes=list(request.ignoreChanges),
                 provider=request.provider or None,
             ))

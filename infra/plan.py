@@ -7,6 +7,9 @@ from collections import Counter
 from pathlib import Path
 
 from infra.offline import Recording, Resource
+from policies.cost_model import estimate
+from policies.pricing import PRICES_DATE, PRICES_REGION
+from policies.runner import policy_resources
 
 COMPONENT_PREFIX = "ml-platform:"
 
@@ -56,3 +59,15 @@ def write_record(recording: Recording, out: Path) -> Path:
         ],
     }, indent=2, sort_keys=True, default=str))
     return path
+
+
+def render_cost(recording: Recording) -> str:
+    """The monthly estimate, baseline to ceiling, one line per cost driver (policies/cost_model.py)."""
+    resources, _ = policy_resources(recording.resources)
+    est = estimate(resources)
+    width = max((len(line.item) for line in est.lines), default=0)
+    lines = [f"monthly cost estimate (USD, {PRICES_REGION} prices of {PRICES_DATE}): "
+             f"baseline ${est.baseline:,.0f}, ceiling ${est.ceiling:,.0f}"]
+    lines += [f"  {line.item:<{width}}  ${line.baseline:>10,.0f}  ${line.ceiling:>10,.0f}"
+              for line in sorted(est.lines, key=lambda line: line.ceiling, reverse=True)]
+    return "\n".join(lines)

@@ -47,6 +47,7 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
             partition=partition,
             release=RELEASES[cfg.cluster.version],
             private_subnet_ids=network.private_subnet_ids,
+            vpc_cidr=str(cfg.network.cidr),
             public_access_cidrs=[str(c) for c in cfg.cluster.public_access_cidrs],
             service_cidr=str(cfg.cluster.service_cidr),
             admin_principals=cfg.cluster.admin_principals,

@@ -63,3 +63,25 @@ INSTANCES: dict[str, InstanceType] = {
     "g6.12xlarge": InstanceType(48, 192, 4, 'L4', 24, 4.6016, 1),
 }
 # fmt: on
+
+# --- fixed and per-unit prices, us-east-1 (read 2026-11-23) -------------------------------------
+# EKS: $0.10 per cluster-hour in standard support, $0.60 in extended support (AWS Containers blog,
+#   "Amazon EKS extended support for Kubernetes versions pricing").
+# NAT gateway: $0.045 per hour and per GB processed (aws.amazon.com/vpc/pricing).
+# Interface endpoints: $0.01 per endpoint per AZ-hour (PrivateLink pricing; rate from secondary sources).
+# EBS gp3: $0.08 per GB-month, 3,000 IOPS and 125 MB/s included (secondary sources, 2026-02).
+# CloudWatch Logs ingestion (standard class): $0.50 per GB (secondary sources, 2026-06).
+# KMS: $1 per customer-managed key per month (aws.amazon.com/kms/pricing).
+HOURS_PER_MONTH = 730
+EKS_CLUSTER_HOUR = {"STANDARD": 0.10, "EXTENDED": 0.60}
+NAT_GATEWAY_HOUR = 0.045
+NAT_GATEWAY_GB = 0.045
+INTERFACE_ENDPOINT_AZ_HOUR = 0.01
+EBS_GP3_GB_MONTH = 0.08
+LOG_INGESTION_GB = 0.50
+KMS_KEY_MONTH = 1.0
+
+# Assumptions, not prices: what a month of use looks like where the plan cannot know.
+SPOT_DISCOUNT = 0.6  # spot at 40 % of on-demand; real discounts vary by type and AZ (GPU less)
+NAT_GB_PER_MONTH = 500  # data through the NAT gateways per stack
+LOG_GB_PER_MONTH = 20  # per log group (control plane or flow logs)

@@ -1,0 +1,283 @@
+"""Cost rules: what may be launched, how much of it, what it is tagged with, and the monthly budget."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import Severity
+
+from policies.cost_model import NODE_GROUP, NODECLASS, NODEPOOL, estimate
+from policies.pricing import INSTANCES
+from policies.support import ADVISORY, REMEDIATE, eks_bp, of_type, resource_rule, settings, stack_rule
+
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+REQUIRED_TAGS = ["environment", "project", "owner", "cost-center"]
+# AWS resource types of this program that take tags (the others are attachments and configs).
+TAGGABLE = {
+    "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/internetGateway:InternetGateway",
+    "aws:ec2/natGateway:NatGateway", "aws:ec2/eip:Eip", "aws:ec2/routeTable:RouteTable",
+    "aws:ec2/securityGroup:SecurityGroup", "aws:ec2/vpcEndpoint:VpcEndpoint", "aws:ec2/flowLog:FlowLog",
+    "aws:ec2/launchTemplate:LaunchTemplate", "aws:ec2/placementGroup:PlacementGroup",
+    "aws:cloudwatch/logGroup:LogGroup", "aws:cloudwatch/eventRule:EventRule", "aws:iam/role:Role",
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider", "aws:kms/key:Key", "aws:s3/bucket:Bucket",
+    "aws:eks/cluster:Cluster", "aws:eks/nodeGroup:NodeGroup", "aws:eks/addon:Addon", "aws:eks/accessEntry:AccessEntry",
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation", "aws:sqs/queue:Queue",
+}
+
+
+def instance_types(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Every instance type a node group or Karpenter NodePool may launch."""
+    if resource_type == NODE_GROUP:
+        return [str(t) for t in props.get("instanceTypes") or []]
+    requirements = (((props.get("spec") or {}).get("template") or {}).get("spec") or {}).get("requirements") or []
+    return [str(v) for r in requirements if r.get("key") == "node.kubernetes.io/instance-type"
+            for v in r.get("values") or []]
+
+
+def _families(props, config, resource_type):
+    bad = [t for t in instance_types(resource_type, props) if t.split(".")[0] not in config["allowedFamilies"]]
+    if bad:
+        yield f"{', '.join(bad)} not in this stack's allowed families ({', '.join(config['allowedFamilies'])})"
+
+
+def _typed(check):
+    """Adapt a (props, config, resource_type) check to node groups and NodePools."""
+    def by_shape(props: Mapping[str, Any], config: dict) -> Iterator[str]:
+        yield from check(props, config, NODE_GROUP if "instanceTypes" in props or "scalingConfig" in props
+                         else NODEPOOL)
+    return by_shape
+
+
+allowed_families = resource_rule(
+    "cost-allowed-instance-families", "Pools launch only the instance families this stack allows.",
+    [NODE_GROUP, NODEPOOL], _typed(_families), severity=Severity.HIGH, framework=eks_bp("cost-optimization"),
+    remediation="Use an allowed family, or add it to allowedFamilies in the stack's policy config.",
+    config={"allowedFamilies": {"type": "array", "items": {"type": "string"},
+                                "default": ["c6i", "c7i", "m6i", "p4d", "p4de", "g5", "g6"]}})
+
+
+def _gpu_models(props, config, resource_type):
+    bad = [t for t in instance_types(resource_type, props)
+           if t in INSTANCES and INSTANCES[t].gpu_model and INSTANCES[t].gpu_model not in config["allowedGpuModels"]]
+    if bad:
+        yield f"{', '.join(bad)} carries a GPU model this stack does not allow ({', '.join(config['allowedGpuModels'])})"
+
+
+allowed_gpu_models = resource_rule(
+    "cost-allowed-gpu-models", "Pools launch only GPU models this stack allows (no H100 in dev).",
+    [NODE_GROUP, NODEPOOL], _typed(_gpu_models), severity=Severity.HIGH, framework=eks_bp("cost-optimization"),
+    remediation="Use an allowed GPU type, or allow the model in allowedGpuModels (prod only for H100).",
+    config={"allowedGpuModels": {"type": "array", "items": {"type": "string"}, "default": ["A100", "A10G", "L4"]}})
+
+
+def _limits(props, _):
+    limits = (props.get("spec") or {}).get("limits") or {}
+    missing = [k for k in ("cpu", "memory", "nvidia.com/gpu") if k not in limits]
+    if missing:
+        yield f"NodePool has no limit on {', '.join(missing)}: it could grow without bound"
+
+
+nodepool_limits = resource_rule(
+    "cost-nodepool-limits", "Every Karpenter NodePool limits cpu, memory and nvidia.com/gpu.", NODEPOOL, _limits,
+    severity=Severity.HIGH, framework=eks_bp("karpenter#use-limits-to-bound-costs"),
+    remediation="Set spec.limits (nodePools.<pool>.limits or maxSize in config).")
+
+
+def _is_gpu(resource_type: str, props: Mapping[str, Any]) -> bool:
+    return any(INSTANCES[t].gpus for t in instance_types(resource_type, props) if t in INSTANCES)
+
+
+def _scale_to_zero(props, config, resource_type):
+    if config["required"] and resource_type == NODE_GROUP and _is_gpu(resource_type, props):
+        low = float((props.get("scalingConfig") or {}).get("minSize") or 0)
+        if low > 0:
+            yield f"a GPU node group keeps {low:.0f} nodes running when idle; this stack requires scale to zero"
+
+
+gpu_scale_to_zero = resource_rule(
+    "cost-gpu-scale-to-zero", "GPU pools scale to zero where the stack requires it (dev).", [NODE_GROUP, NODEPOOL],
+    _typed(_scale_to_zero), severity=Severity.HIGH, framework=eks_bp("cost-optimization"),
+    remediation="Make the pool provisioner: karpenter (it scales from zero).",
+    config={"required": {"type": "boolean", "default": False}})
+
+
+def _spot(props, config, resource_type):
+    if not (config["required"] and _is_gpu(resource_type, props)):
+        return
+    if resource_type == NODE_GROUP:
+        spot = props.get("capacityType") == "SPOT"
+    else:
+        requirements = (((props.get("spec") or {}).get("template") or {}).get("spec") or {}).get("requirements") or []
+        spot = any("spot" in (r.get("values") or []) for r in requirements if r.get("key") == "karpenter.sh/capacity-type")
+    if not spot:
+        yield "a GPU pool runs on-demand only; this stack requires spot where allowed"
+
+
+gpu_spot = resource_rule(
+    "cost-gpu-spot", "GPU pools use spot capacity where the stack requires it (dev).", [NODE_GROUP, NODEPOOL],
+    _typed(_spot), severity=Severity.MEDIUM, framework=eks_bp("cost-optimization"),
+    remediation="Set capacityTypes: [spot] (or [spot, on-demand]) on the pool.",
+    config={"required": {"type": "boolean", "default": False}})
+
+
+def max_nodes(resource_type: str, props: Mapping[str, Any]) -> float:
+    """Most nodes a pool may hold: maxSize, or what the NodePool limits admit of its smallest type."""
+    if resource_type == NODE_GROUP:
+        return float((props.get("scalingConfig") or {}).get("maxSize") or 0)
+    limits = (props.get("spec") or {}).get("limits") or {}
+    cpu = float(limits.get("cpu", math.inf))
+    memory = float(str(limits.get("memory", "inf")).removesuffix("Gi"))
+    gpus = float(limits.get("nvidia.com/gpu", math.inf))
+    counts = [min(cpu // s.vcpu, memory // s.memory_gib, gpus // s.gpus if s.gpus else math.inf)
+              for s in (INSTANCES[t] for t in instance_types(resource_type, props) if t in INSTANCES)]
+    return max(counts, default=math.inf)
+
+
+def _pool_size(props, config, resource_type):
+    nodes = max_nodes(resource_type, props)
+    if nodes > config["maxNodes"]:
+        yield f"the pool may grow to {nodes:.0f} nodes; this stack allows {config['maxNodes']} per pool"
+
+
+max_pool_size = resource_rule(
+    "cost-max-pool-size", "No pool may grow past the stack's node cap.", [NODE_GROUP, NODEPOOL], _typed(_pool_size),
+    severity=Severity.MEDIUM, framework=eks_bp("cost-optimization"),
+    remediation="Lower maxSize or limits, or raise maxNodes in the stack's policy config.",
+    config={"maxNodes": {"type": "number", "default": 200}})
+
+
+def _total_gpus(resources, config) -> Iterator[tuple[str, str | None]]:
+    total = 0.0
+    for pool in of_type(resources, NODEPOOL):
+        total += float(((pool.props.get("spec") or {}).get("limits") or {}).get("nvidia.com/gpu", math.inf))
+    for group in of_type(resources, NODE_GROUP):
+        per_node = max((INSTANCES[t].gpus for t in instance_types(NODE_GROUP, group.props) if t in INSTANCES),
+                       default=0)
+        total += per_node * max_nodes(NODE_GROUP, group.props)
+    if total > config["maxGpus"]:
+        yield f"the stack may run {total:.0f} GPUs; its cap is {config['maxGpus']}", None
+
+
+max_gpus = stack_rule(
+    "cost-max-gpus", "The stack's total GPU ceiling stays under its cap.", _total_gpus, severity=Severity.HIGH,
+    framework=eks_bp("cost-optimization"),
+    remediation="Lower GPU pool limits or maxSize, or raise maxGpus in the stack's policy config.",
+    config={"maxGpus": {"type": "number", "default": 64}})
+
+
+def _volumes(props, config):
+    mappings = props.get("blockDeviceMappings") or ((props.get("spec") or {}).get("blockDeviceMappings")) or []
+    for mapping in mappings:
+        size = float(str((mapping.get("ebs") or {}).get("volumeSize") or 0).removesuffix("Gi"))
+        if size > config["maxGiB"]:
+            yield f"volume {mapping.get('deviceName')} is {size:.0f} GiB per node; the cap is {config['maxGiB']} GiB"
+
+
+ebs_volume_cap = resource_rule(
+    "cost-ebs-volume-cap", "Node root volumes stay under the size cap.", [LAUNCH_TEMPLATE, NODECLASS], _volumes,
+    severity=Severity.LOW, framework=eks_bp("cost-optimization"),
+    remediation="Lower diskSizeGiB; put datasets on shared storage (S3, FSx) instead of every node's disk.",
+    config={"maxGiB": {"type": "number", "default": 2000}})
+
+
+def _nat_count(resources, config) -> Iterator[tuple[str, str | None]]:
+    count = len(of_type(resources, "aws:ec2/natGateway:NatGateway"))
+    if config["maxNatGateways"] is not None and count > config["maxNatGateways"]:
+        yield f"{count} NAT gateways (~$33/month each before data); this stack expects {config['maxNatGateways']}", None
+
+
+nat_gateway_count = stack_rule(
+    "cost-nat-gateway-count", "NAT gateways stay within the stack's expected count (dev: one).", _nat_count,
+    severity=Severity.LOW, level=ADVISORY, framework=eks_bp("cost-optimization"),
+    remediation="Set network.natGateways: single for non-production stacks.",
+    config={"maxNatGateways": {"type": ["number", "null"], "default": None}})
+
+
+def _default_tags(provider: Any) -> Mapping[str, Any]:
+    default = (provider.props.get("defaultTags") if provider is not None else None) or {}
+    default = json.loads(default) if isinstance(default, str) else default
+    return default.get("tags") or {}
+
+
+def _missing(tags: Mapping[str, Any], required: list[str]) -> list[str]:
+    return [key for key in required if not tags.get(key)]
+
+
+TAG_CONFIG = {"requiredTags": {"type": "array", "items": {"type": "string"}, "default": REQUIRED_TAGS},
+              "defaults": {"type": "object", "default": {},
+                           "description": "Values remediation may fill in for missing tags."}}
+
+
+def _missing_tags(args, config: dict) -> Iterator[str]:
+    missing = _missing({**_default_tags(args.provider), **(args.props.get("tags") or {})}, config["requiredTags"])
+    if missing:
+        yield f"missing cost-allocation tags {', '.join(missing)} (provider default tags included)"
+
+
+def _fill_tags(args) -> Mapping[str, Any] | None:
+    """Remediation: add missing tags whose values the pack config gives; nothing to guess otherwise."""
+    config = settings(args.get_config(), TAG_CONFIG)
+    tags = dict(args.props.get("tags") or {})
+    have = {**_default_tags(args.provider), **tags}
+    fill = {k: config["defaults"][k] for k in _missing(have, config["requiredTags"]) if k in config["defaults"]}
+    if args.resource_type not in TAGGABLE or not fill:
+        return None
+    return {**args.props, "tags": {**tags, **fill}}
+
+
+aws_required_tags = resource_rule(
+    "aws-required-tags", "Every taggable AWS resource carries the cost-allocation tags.", sorted(TAGGABLE),
+    with_args=_missing_tags, remediate=_fill_tags, severity=Severity.MEDIUM, level=REMEDIATE,
+    framework=eks_bp("cost-optimization"),
+    remediation="Set ml-platform:tags (the provider's default tags) or the resource's tags; the pack fills in "
+                "tags whose values its config's `defaults` gives.",
+    config=TAG_CONFIG)
+
+
+def _node_tags(props, config):
+    spec = props.get("spec") or {}
+    tags = spec.get("tags") if "spec" in props else next(
+        (s.get("tags") for s in props.get("tagSpecifications") or [] if s.get("resourceType") == "instance"), None)
+    missing = _missing(tags or {}, config["requiredTags"])
+    if missing:
+        yield f"nodes launched from this template miss cost-allocation tags {', '.join(missing)}"
+
+
+node_cost_tags = resource_rule(
+    "cost-node-tags", "Nodes (launch templates, EC2NodeClasses) carry the cost-allocation tags themselves.",
+    [LAUNCH_TEMPLATE, NODECLASS], _node_tags, severity=Severity.MEDIUM, framework=eks_bp("cost-optimization"),
+    remediation="Provider default tags stop at the template: set tagSpecifications (instance, volume) or "
+                "EC2NodeClass spec.tags.",
+    config={"requiredTags": TAG_CONFIG["requiredTags"]})
+
+
+def _budget(resources, config) -> Iterator[tuple[str, str | None]]:
+    budget = config["monthlyBudgetUsd"]
+    if budget is None:
+        return
+    est = estimate(resources)
+    if est.ceiling > budget:
+        yield (f"monthly ceiling ${est.ceiling:,.0f} (baseline ${est.baseline:,.0f}) exceeds the budget "
+               f"${budget:,.0f}: {est.breakdown()}"), None
+
+
+monthly_budget = stack_rule(
+    "cost-monthly-budget", "The stack's monthly cost ceiling stays under its budget.", _budget,
+    severity=Severity.HIGH, framework=eks_bp("cost-optimization"),
+    remediation="Lower pool maxSize/limits, or raise monthlyBudgetUsd in the stack's policy config with approval.",
+    config={"monthlyBudgetUsd": {"type": ["number", "null"], "default": None}})
+
+eks_standard_support = resource_rule(
+    "cost-eks-standard-support-only", "Clusters never slide into paid extended support.", "aws:eks/cluster:Cluster",
+    lambda p, c: ([] if (p.get("upgradePolicy") or {}).get("supportType") == "STANDARD" else
+                  ["upgradePolicy.supportType is not STANDARD: past standard support the cluster costs 6x per hour"]),
+    severity=Severity.MEDIUM, framework=eks_bp("cluster-upgrades"),
+    remediation="Set upgradePolicy.supportType=STANDARD and upgrade on schedule.")
+
+RULES = [
+    allowed_families, allowed_gpu_models, nodepool_limits, gpu_scale_to_zero, gpu_spot, max_pool_size, max_gpus,
+    ebs_volume_cap, nat_gateway_count, aws_required_tags, node_cost_tags, monthly_budget, eks_standard_support,
+]

@@ -1,0 +1,143 @@
+"""Monthly cost of a stack from its desired state: one estimator for the cost rules and `mlp plan`.
+
+Baseline is the floor (managed groups at minSize, Karpenter pools empty);
+ceiling is the most the stack may cost (managed groups at maxSize, every
+Karpenter pool filled to its limits with its most expensive type). Input is
+the resources as a policy analyzer sees them (`PolicyResource`), so the same
+code runs in `pulumi preview --policy-pack` and offline.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from policies import pricing
+from policies.pricing import INSTANCES
+
+NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
+NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+
+
+@dataclass(frozen=True)
+class Line:
+    item: str
+    baseline: float
+    ceiling: float
+
+
+@dataclass
+class Estimate:
+    lines: list[Line] = field(default_factory=list)
+
+    @property
+    def baseline(self) -> float:
+        return sum(line.baseline for line in self.lines)
+
+    @property
+    def ceiling(self) -> float:
+        return sum(line.ceiling for line in self.lines)
+
+    def add(self, item: str, baseline: float, ceiling: float | None = None) -> None:
+        self.lines.append(Line(item, baseline, baseline if ceiling is None else ceiling))
+
+    def breakdown(self, top: int = 6) -> str:
+        """The largest lines by ceiling, for one-line messages."""
+        lines = sorted(self.lines, key=lambda line: line.ceiling, reverse=True)[:top]
+        return "; ".join(f"{line.item} ${line.baseline:,.0f}-${line.ceiling:,.0f}" for line in lines)
+
+
+def _hourly(instance_type: str, spot: bool) -> float:
+    price = INSTANCES[instance_type].on_demand_usd_per_hour
+    return price * (1 - pricing.SPOT_DISCOUNT) if spot else price
+
+
+def _gib(size: Any) -> float:
+    """EBS size as a launch template (number) or EC2NodeClass ("500Gi") gives it."""
+    return float(str(size).removesuffix("Gi"))
+
+
+def _root_volume_gib(block_device_mappings: Sequence[Mapping[str, Any]] | None) -> float:
+    return sum(_gib(m.get("ebs", {}).get("volumeSize", 0)) for m in block_device_mappings or [])
+
+
+def estimate(resources: Sequence[Any]) -> Estimate:
+    """Monthly USD, baseline and ceiling, with one line per cost driver."""
+    est = Estimate()
+    hours = pricing.HOURS_PER_MONTH
+    by_type: dict[str, list[Any]] = {}
+    for resource in resources:
+        by_type.setdefault(resource.resource_type, []).append(resource)
+
+    for cluster in by_type.get("aws:eks/cluster:Cluster", []):
+        support = (cluster.props.get("upgradePolicy") or {}).get("supportType", "EXTENDED")
+        est.add(f"EKS control plane {cluster.name}", pricing.EKS_CLUSTER_HOUR[support] * hours)
+
+    templates = {r.urn: r for r in by_type.get(LAUNCH_TEMPLATE, [])}
+    for group in by_type.get(NODE_GROUP, []):
+        props = group.props
+        scaling = props.get("scalingConfig") or {}
+        spot = props.get("capacityType") == "SPOT"
+        types_ = [t for t in props.get("instanceTypes") or [] if t in INSTANCES]
+        if not types_:
+            continue
+        cheapest = min(_hourly(t, spot) for t in types_)
+        dearest = max(_hourly(t, spot) for t in types_)
+        volume = sum(_root_volume_gib(templates[d.urn].props.get("blockDeviceMappings"))
+                     for d in group.property_dependencies.get("launchTemplate", []) if d.urn in templates)
+        low, high = float(scaling.get("minSize", 0)), float(scaling.get("maxSize", 0))
+        node_month = volume * pricing.EBS_GP3_GB_MONTH
+        est.add(f"node group {group.name}", low * (cheapest * hours + node_month),
+                high * (dearest * hours + node_month))
+
+    classes = {r.props.get("metadata", {}).get("name"): r for r in by_type.get(NODECLASS, [])}
+    for pool in by_type.get(NODEPOOL, []):
+        name = pool.props.get("metadata", {}).get("name")
+        node_class = classes.get(pool.props.get("spec", {}).get("template", {}).get("spec", {})
+                                 .get("nodeClassRef", {}).get("name"))
+        volume = _root_volume_gib(node_class.props.get("spec", {}).get("blockDeviceMappings")) if node_class else 0
+        est.add(f"Karpenter pool {name}", 0.0, nodepool_ceiling(pool.props.get("spec", {}), volume))
+
+    nats = by_type.get("aws:ec2/natGateway:NatGateway", [])
+    if nats:
+        est.add(f"NAT gateways x{len(nats)}",
+                len(nats) * pricing.NAT_GATEWAY_HOUR * hours + pricing.NAT_GB_PER_MONTH * pricing.NAT_GATEWAY_GB)
+    interface = [e for e in by_type.get("aws:ec2/vpcEndpoint:VpcEndpoint", [])
+                 if e.props.get("vpcEndpointType") == "Interface"]
+    if interface:
+        az_hours = sum(len(e.props.get("subnetIds") or []) for e in interface) * hours
+        est.add(f"interface endpoints x{len(interface)}", az_hours * pricing.INTERFACE_ENDPOINT_AZ_HOUR)
+    logs = by_type.get("aws:cloudwatch/logGroup:LogGroup", [])
+    if logs:
+        est.add(f"log ingestion x{len(logs)}", len(logs) * pricing.LOG_GB_PER_MONTH * pricing.LOG_INGESTION_GB)
+    keys = by_type.get("aws:kms/key:Key", [])
+    if keys:
+        est.add(f"KMS keys x{len(keys)}", len(keys) * pricing.KMS_KEY_MONTH)
+    return est
+
+
+def nodepool_ceiling(spec: Mapping[str, Any], volume_gib: float) -> float:
+    """The most a NodePool can cost in a month: its limits filled with its dearest instance type."""
+    limits = spec.get("limits") or {}
+    requirements = spec.get("template", {}).get("spec", {}).get("requirements") or []
+    allowed = next((r.get("values") or [] for r in requirements if r.get("key") == "node.kubernetes.io/instance-type"),
+                   [])
+    capacity = next((r.get("values") or [] for r in requirements if r.get("key") == "karpenter.sh/capacity-type"),
+                    ["on-demand"])
+    spot = "on-demand" not in capacity
+    cpu = float(limits.get("cpu", math.inf))
+    memory = float(str(limits.get("memory", "inf")).removesuffix("Gi"))
+    gpus = float(limits.get("nvidia.com/gpu", math.inf))
+    worst = 0.0
+    for name in (t for t in allowed if t in INSTANCES):
+        spec_ = INSTANCES[name]
+        nodes = min(cpu // spec_.vcpu, memory // spec_.memory_gib, gpus // spec_.gpus if spec_.gpus else math.inf)
+        if math.isinf(nodes):
+            return math.inf
+        monthly = nodes * (_hourly(name, spot) * pricing.HOURS_PER_MONTH + volume_gib * pricing.EBS_GP3_GB_MONTH)
+        worst = max(worst, monthly)
+    return worst

@@ -1,0 +1,159 @@
+"""The offline policy runner: the pack's own rule objects over a recorded stack.
+
+It builds the SDK's own argument objects (ResourceValidationArgs,
+StackValidationArgs, PolicyResource) from what infra/offline.py recorded,
+wraps every property in the SDK's unknown-checking proxy as the analyzer
+does, merges pack config the way the CLI does (schema defaults under
+policies/config.<stack>.json), and handles not-applicable, unknown values
+and remediation as the analyzer does. Tests, `mlp check` and `mlp plan`
+all go through `check()`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyCustomTimeouts,
+    PolicyProviderResource,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+)
+from pulumi_policy.policy import _NotApplicableError
+from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
+
+from policies.pack import RULES
+
+CONFIG_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    level: str  # mandatory | advisory | remediated | cannot-verify
+    resource: str  # resource name, or "stack"
+    urn: str | None
+    message: str
+
+
+def pack_config(stack: str, directory: Path = CONFIG_DIR) -> dict[str, Any]:
+    """The stack's `--policy-pack-config` file (policies/config.<stack>.json), or none."""
+    path = directory / f"config.{stack}.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _level(policy: Any, config: Mapping[str, Any]) -> EnforcementLevel:
+    value = config.get(policy.name)
+    if isinstance(value, str):
+        return EnforcementLevel(value)
+    if isinstance(value, Mapping) and "enforcementLevel" in value:
+        return EnforcementLevel(value["enforcementLevel"])
+    return policy.enforcement_level or EnforcementLevel.ADVISORY
+
+
+def _rule_config(policy: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+    value = config.get(policy.name)
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _plain(value: Any) -> Any:
+    """What the analyzer receives: JSON data (numbers as floats), no Python-only types."""
+    return json.loads(json.dumps(value, default=str), parse_int=float)
+
+
+def _options(resource: Any) -> PolicyResourceOptions:
+    return PolicyResourceOptions(protect=resource.protect, ignore_changes=list(resource.ignore_changes),
+                                 delete_before_replace=None, aliases=[],
+                                 custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[],
+                                 parent=resource.parent)
+
+
+def policy_resources(resources: Sequence[Any]) -> tuple[list[PolicyResource], dict[str, PolicyProviderResource]]:
+    """Recorded resources as the SDK's PolicyResource graph, plus each resource's provider."""
+    by_urn: dict[str, PolicyResource] = {}
+    for r in resources:
+        by_urn[r.urn] = PolicyResource(r.type, unknown_checking_proxy(_plain(r.inputs)), r.urn, r.name,
+                                       _options(r), None, None, [], {})
+    providers = {r.urn: PolicyProviderResource(r.type, unknown_checking_proxy(_plain(r.inputs)), r.urn, r.name)
+                 for r in resources if r.type.startswith("pulumi:providers:")}
+    provider_of: dict[str, PolicyProviderResource] = {}
+    for r in resources:
+        node = by_urn[r.urn]
+        node.parent = by_urn.get(r.parent or "")
+        node.dependencies = [by_urn[u] for u in r.dependencies if u in by_urn]
+        node.property_dependencies = {k: [by_urn[u] for u in urns if u in by_urn]
+                                      for k, urns in r.property_dependencies.items()}
+        provider = providers.get((r.provider or "").rsplit("::", 1)[0])
+        if provider is not None:
+            node.provider = provider
+            provider_of[r.urn] = provider
+    return list(by_urn.values()), provider_of
+
+
+def check(recording: Any, config: Mapping[str, Any] | None = None, rules: Sequence[Any] = RULES) -> list[Finding]:
+    """Every rule over the recorded stack; config is the stack's pack config (default: its file)."""
+    config = pack_config(recording.stack) if config is None else config
+    resources, provider_of = policy_resources(recording.resources)
+    findings: list[Finding] = []
+    for policy in rules:
+        level = _level(policy, config)
+        if level == EnforcementLevel.DISABLED:
+            continue
+        rule_config = _rule_config(policy, config)
+        if isinstance(policy, ResourceValidationPolicy):
+            for resource in resources:
+                findings += _check_resource(policy, level, resource, provider_of.get(resource.urn), rule_config)
+        else:
+            findings += _run(policy, level, StackValidationArgs(resources, rule_config), "stack", None)
+    return findings
+
+
+def _check_resource(policy: Any, level: EnforcementLevel, resource: PolicyResource,
+                    provider: PolicyProviderResource | None, rule_config: dict) -> list[Finding]:
+    def args(props: Any) -> ResourceValidationArgs:
+        return ResourceValidationArgs(resource.resource_type, props, resource.urn, resource.name, resource.opts,
+                                      provider, rule_config)
+
+    findings = _run(policy, level, args(resource.props), resource.name, resource.urn)
+    if level == EnforcementLevel.REMEDIATE and findings:
+        fixed = policy.remediate(args(resource.props))
+        if fixed is not None and not _run(policy, level, args(unknown_checking_proxy(_plain(fixed))),
+                                          resource.name, resource.urn):
+            return [Finding(policy.name, "remediated", resource.name, resource.urn, findings[0].message)]
+        # The SDK reports a violation that remediation could not fix as mandatory.
+        return [Finding(f.rule, "mandatory", f.resource, f.urn, f.message) for f in findings]
+    return findings
+
+
+def _run(policy: Any, level: EnforcementLevel, args: Any, resource: str, urn: str | None) -> list[Finding]:
+    found: list[Finding] = []
+    label = "mandatory" if level == EnforcementLevel.REMEDIATE else level.value
+
+    def report(message: str, violation_urn: str | None = None) -> None:
+        found.append(Finding(policy.name, label, resource, violation_urn or urn, message))
+
+    try:
+        policy.validate(args, report)
+    except _NotApplicableError:
+        return []
+    except UnknownValueError as exc:
+        return [Finding(policy.name, "cannot-verify", resource, urn, f"cannot run during preview: {exc.message}")]
+    return found
+
+
+def render(findings: Sequence[Finding]) -> str:
+    """A table of findings, mandatory first."""
+    if not findings:
+        return "policies: every rule passes"
+    order = {"mandatory": 0, "cannot-verify": 1, "advisory": 2, "remediated": 3}
+    rows = sorted(findings, key=lambda f: (order.get(f.level, 9), f.rule, f.resource))
+    width = max(len(f.rule) for f in rows)
+    return "\n".join(f"{f.level:<13} {f.rule:<{width}}  {f.resource}: {f.message}" for f in rows)

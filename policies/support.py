@@ -1,0 +1,113 @@
+"""What every rule module shares: rule construction with full metadata, config defaults, prop access.
+
+Rules read props only with `.get`, `in` and iteration: in a real preview they
+are read-only proxies (Mapping/Sequence), not dicts and lists, and reading a
+value unknown at preview raises UnknownValueError, which the SDK reports as
+"cannot run during preview". Nothing here catches it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyComplianceFramework,
+    PolicyConfigSchema,
+    ResourceValidationPolicy,
+    Severity,
+    StackValidationPolicy,
+)
+
+MANDATORY = EnforcementLevel.MANDATORY
+ADVISORY = EnforcementLevel.ADVISORY
+REMEDIATE = EnforcementLevel.REMEDIATE
+
+DOCS = "https://github.com/ml-platform/ml-platform/blob/main/docs/policies.md"
+
+
+def cis(control: str, title: str) -> PolicyComplianceFramework:
+    return PolicyComplianceFramework(name="CIS Amazon EKS Benchmark", version="1.8.0", reference=control,
+                                     specification=title)
+
+
+def eks_bp(section: str) -> PolicyComplianceFramework:
+    return PolicyComplianceFramework(name="Amazon EKS Best Practices Guide", reference=section,
+                                     specification=f"https://docs.aws.amazon.com/eks/latest/best-practices/{section}.html")
+
+
+def resource_rule(name: str, description: str, types: Sequence[str] | str,
+                  check: Callable[[Any, dict], Iterator[str]] | None = None,
+                  *, severity: Severity, remediation: str, level: EnforcementLevel = MANDATORY,
+                  framework: PolicyComplianceFramework | None = None, config: dict[str, dict] | None = None,
+                  remediate: Callable | None = None, tags: Sequence[str] = (),
+                  with_args: Callable[[Any, dict], Iterator[str]] | None = None) -> ResourceValidationPolicy:
+    """A rule over resources of `types`: `check(props, config)` yields one message per problem.
+
+    `with_args(args, config)` replaces `check` for rules that need more than the props (the provider).
+    """
+    wanted = (types,) if isinstance(types, str) else tuple(types)
+    schema = PolicyConfigSchema(properties=config) if config else None
+
+    def validate(args, report_violation) -> None:
+        if args.resource_type not in wanted:
+            args.not_applicable(f"applies to {', '.join(wanted)}")
+        merged = settings(args.get_config(), config)
+        messages = with_args(args, merged) if with_args else check(args.props, merged)
+        for message in messages:
+            report_violation(message, None)
+
+    return ResourceValidationPolicy(
+        name=name, description=description, validate=validate, enforcement_level=level, config_schema=schema,
+        severity=severity, framework=framework, remediation_steps=remediation, url=f"{DOCS}#{name}",
+        tags=list(tags), remediate=remediate)
+
+
+def stack_rule(name: str, description: str, check: Callable[[Sequence[Any], dict], Iterator[tuple[str, str | None]]],
+               *, severity: Severity, remediation: str, level: EnforcementLevel = MANDATORY,
+               framework: PolicyComplianceFramework | None = None, config: dict[str, dict] | None = None,
+               tags: Sequence[str] = ()) -> StackValidationPolicy:
+    """A rule over the whole stack: `check(resources, config)` yields (message, urn or None)."""
+    schema = PolicyConfigSchema(properties=config) if config else None
+
+    def validate(args, report_violation) -> None:
+        for message, urn in check(args.resources, settings(args.get_config(), config)):
+            report_violation(message, urn)
+
+    return StackValidationPolicy(
+        name=name, description=description, validate=validate, enforcement_level=level, config_schema=schema,
+        severity=severity, framework=framework, remediation_steps=remediation, url=f"{DOCS}#{name}",
+        tags=list(tags))
+
+
+def settings(given: Mapping[str, Any] | None, schema: dict[str, dict] | None) -> dict[str, Any]:
+    """Pack config for a rule: the schema's defaults under what the pack config sets."""
+    merged = {key: prop.get("default") for key, prop in (schema or {}).items()}
+    merged.update({k: v for k, v in (given or {}).items() if k != "enforcementLevel"})
+    return merged
+
+
+def of_type(resources: Sequence[Any], type_: str) -> list[Any]:
+    return [r for r in resources if r.resource_type == type_]
+
+
+def depends_on(resource: Any, prop: str, target: Any) -> bool:
+    """Does `resource`'s `prop` come from `target` (by the engine's property dependencies)?"""
+    return any(dep.urn == target.urn for dep in (resource.property_dependencies or {}).get(prop, []))
+
+
+def statements(document: Any) -> list[Mapping[str, Any]]:
+    """Statements of an IAM policy given as JSON text or a mapping."""
+    doc = json.loads(document) if isinstance(document, str) else document
+    found = (doc or {}).get("Statement") or []
+    return [found] if isinstance(found, Mapping) else list(found)
+
+
+def as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str) or isinstance(value, Mapping):
+        return [value]
+    return list(value)

@@ -1,0 +1,150 @@
+"""The pack itself: its roster, its metadata, and that it loads as a real CrossGuard pack."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from pulumi_policy import PolicyComplianceFramework, StackValidationPolicy
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+from policy_harness import findings, resource
+
+from policies.pack import RULES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Adding, removing or downgrading a rule must show up in review: change this roster with it.
+ROSTER = [
+    ("launch-template-imdsv2", "mandatory"),
+    ("karpenter-nodeclass-imdsv2", "mandatory"),
+    ("launch-template-ebs-encrypted", "mandatory"),
+    ("karpenter-nodeclass-ebs-encrypted", "mandatory"),
+    ("launch-template-no-public-ip", "mandatory"),
+    ("karpenter-nodeclass-no-public-ip", "mandatory"),
+    ("subnet-no-auto-public-ip", "mandatory"),
+    ("security-group-no-open-ingress", "mandatory"),
+    ("eks-secrets-encryption", "mandatory"),
+    ("kms-key-rotation", "mandatory"),
+    ("eks-control-plane-logging", "mandatory"),
+    ("eks-endpoint-access", "mandatory"),
+    ("eks-supported-version", "mandatory"),
+    ("eks-access-entries", "mandatory"),
+    ("eks-no-implicit-creator-admin", "advisory"),
+    ("eks-no-aws-auth-configmap", "mandatory"),
+    ("s3-block-public-access", "mandatory"),
+    ("s3-kms-encryption", "mandatory"),
+    ("s3-versioning", "mandatory"),
+    ("s3-deny-insecure-transport", "mandatory"),
+    ("s3-no-force-destroy", "mandatory"),
+    ("iam-no-wildcard-admin", "mandatory"),
+    ("iam-no-service-wildcards", "mandatory"),
+    ("iam-trust-one-service-account", "mandatory"),
+    ("sqs-encrypted", "mandatory"),
+    ("sqs-deny-insecure-transport", "mandatory"),
+    ("log-group-retention", "mandatory"),
+    ("vpc-flow-logs", "mandatory"),
+    ("vpc-private-cidr", "mandatory"),
+    ("k8s-no-privileged", "mandatory"),
+    ("k8s-no-privilege-escalation", "mandatory"),
+    ("k8s-run-as-non-root", "mandatory"),
+    ("k8s-drop-all-capabilities", "mandatory"),
+    ("k8s-no-host-namespaces", "mandatory"),
+    ("k8s-no-host-path", "mandatory"),
+    ("k8s-resources-set", "mandatory"),
+    ("k8s-image-pinned", "mandatory"),
+    ("k8s-deployment-probes", "mandatory"),
+    ("k8s-gpu-requests-tolerate-gpu-taint", "mandatory"),
+    ("k8s-pdb-for-replicated-deployments", "mandatory"),
+    ("k8s-namespace-pod-security", "mandatory"),
+    ("k8s-internal-load-balancers", "mandatory"),
+    ("k8s-no-literal-secret-env", "mandatory"),
+    ("k8s-no-secret-manifests", "mandatory"),
+    ("helm-chart-pinned", "mandatory"),
+    ("k8s-namespace-default-deny", "mandatory"),
+    ("k8s-no-default-namespace", "advisory"),
+    ("k8s-no-default-service-account-token", "mandatory"),
+    ("cost-allowed-instance-families", "mandatory"),
+    ("cost-allowed-gpu-models", "mandatory"),
+    ("cost-nodepool-limits", "mandatory"),
+    ("cost-gpu-scale-to-zero", "mandatory"),
+    ("cost-gpu-spot", "mandatory"),
+    ("cost-max-pool-size", "mandatory"),
+    ("cost-max-gpus", "mandatory"),
+    ("cost-ebs-volume-cap", "mandatory"),
+    ("cost-nat-gateway-count", "advisory"),
+    ("aws-required-tags", "remediate"),
+    ("cost-node-tags", "mandatory"),
+    ("cost-monthly-budget", "mandatory"),
+    ("cost-eks-standard-support-only", "mandatory"),
+]
+
+
+def test_roster_is_pinned():
+    assert [(r.name, r.enforcement_level.value) for r in RULES] == ROSTER
+    assert len(RULES) >= 45
+
+
+def test_names_are_unique_stable_kebab_case():
+    names = [r.name for r in RULES]
+    assert len(set(names)) == len(names)
+    assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", n) for n in names)
+
+
+def test_every_rule_carries_its_metadata():
+    for rule in RULES:
+        assert rule.description.endswith("."), rule.name
+        assert rule.severity is not None, rule.name
+        assert isinstance(rule.framework, PolicyComplianceFramework), rule.name
+        assert rule.remediation_steps and rule.url.endswith(f"#{rule.name}"), rule.name
+
+
+def test_cis_controls_mapped():
+    controls = {r.framework.reference for r in RULES if r.framework.name == "CIS Amazon EKS Benchmark"}
+    assert {"2.1.1", "4.1.5", "4.2.1", "4.2.4", "4.2.5", "4.3.2", "4.4.1", "4.5.2", "5.3.1", "5.4.1"} <= controls
+
+
+def test_stack_rules_cover_whole_picture_checks():
+    stack_rules = {r.name for r in RULES if isinstance(r, StackValidationPolicy)}
+    assert {"vpc-flow-logs", "k8s-namespace-default-deny", "cost-monthly-budget"} <= stack_rules
+
+
+def test_rules_read_props_as_the_analyzer_gives_them():
+    """Props are read-only proxies: isinstance(dict/list) checks and json.dumps(props) break in real previews."""
+    for path in (ROOT / "policies").glob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"isinstance\([^)]*,\s*\(?(dict|list)\b", text), path.name
+        assert not re.search(r"json\.dumps\([^)]*props", text), path.name
+
+
+def test_a_value_unknown_at_preview_is_reported_as_unverifiable_not_passed():
+    template = resource("aws:ec2/launchTemplate:LaunchTemplate", "lt", {
+        "metadataOptions": {"httpTokens": UNKNOWN_STRING_VALUE, "httpPutResponseHopLimit": 1}})
+    rule = next(r for r in RULES if r.name == "launch-template-imdsv2")
+    (found,) = findings(rule, [template])
+    assert found.level == "cannot-verify" and "cannot run during preview" in found.message
+
+
+def test_importing_the_roster_starts_no_server():
+    assert "policies.__main__" not in sys.modules
+
+
+def test_the_pack_starts_as_the_pulumi_cli_runs_it():
+    """`pulumi preview --policy-pack policies` runs policies/__main__.py; it must serve and print its port."""
+    process = subprocess.Popen([sys.executable, str(ROOT / "policies" / "__main__.py")], cwd=ROOT / "policies",
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        port = process.stdout.readline().strip()
+        assert port.isdigit(), process.stderr.read() if process.poll() is not None else port
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_every_rule_is_documented():
+    docs = (ROOT / "docs" / "policies.md").read_text()
+    for rule in RULES:
+        assert f'<a id="{rule.name}"></a>`{rule.name}` | {rule.enforcement_level.value} |' in docs, rule.name

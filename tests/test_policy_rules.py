@@ -1,0 +1,276 @@
+"""Every rule both ways: a compliant input passes, one mutation fails with a message that says why.
+
+AWS and cost rules start from the real stacks' recorded resources; workload
+rules from a compliant model-server Deployment. Each case runs only its rule,
+through the same offline runner `mlp check` uses.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from policy_harness import aws_provider, findings, resource
+
+from policies.pack import RULES
+
+BY_NAME = {rule.name: rule for rule in RULES}
+TAGS = {"environment": "test", "project": "ml-platform", "owner": "team", "cost-center": "cc"}
+
+
+@dataclass
+class Case:
+    passing: Callable[[Any, Any], list]  # (dev, prod) -> resources
+    mutate: Callable[[list], None]
+    expected: str
+    config: dict | None = None
+
+
+def pick(resources: list, type_: str, name: str | None = None):
+    return next(r for r in resources if r.type == type_ and (name is None or r.name == name))
+
+
+def stack(which: str) -> Callable[[Any, Any], list]:
+    return lambda dev, prod: copy.deepcopy({"dev": dev, "prod": prod}[which].resources)
+
+
+def deployment(**pod_overrides: Any) -> dict:
+    container = {
+        "name": "vllm", "image": "vllm/vllm-openai:v0.11.0",
+        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        "resources": {"requests": {"cpu": "4", "memory": "14Gi", "nvidia.com/gpu": "1"},
+                      "limits": {"memory": "14Gi", "nvidia.com/gpu": "1"}},
+        "readinessProbe": {"httpGet": {"path": "/health", "port": 8000}},
+        "livenessProbe": {"httpGet": {"path": "/health", "port": 8000}},
+        "env": [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hub", "key": "token"}}}],
+    }
+    pod = {"serviceAccountName": "vllm", "securityContext": {"runAsNonRoot": True},
+           "tolerations": [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}],
+           "containers": [container], **pod_overrides}
+    return {"metadata": {"name": "vllm", "namespace": "serving"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "vllm"}},
+                     "template": {"metadata": {"labels": {"app": "vllm"}}, "spec": pod}}}
+
+
+def workload(dev, prod) -> list:
+    pdb = resource("kubernetes:policy/v1:PodDisruptionBudget", "vllm", {
+        "metadata": {"name": "vllm", "namespace": "serving"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "vllm"}}}})
+    return [resource("kubernetes:apps/v1:Deployment", "vllm", deployment()), pdb]
+
+
+def container(resources: list) -> dict:
+    return resources[0].inputs["spec"]["template"]["spec"]["containers"][0]
+
+
+def pod(resources: list) -> dict:
+    return resources[0].inputs["spec"]["template"]["spec"]
+
+
+def single(type_: str, inputs: dict) -> Callable[[Any, Any], list]:
+    return lambda dev, prod: [resource(type_, "subject", copy.deepcopy(inputs))]
+
+
+def nodepool(resources: list, name: str = "training") -> dict:
+    return next(r for r in resources if r.type == "kubernetes:karpenter.sh/v1:NodePool"
+                and r.inputs["metadata"]["name"] == name).inputs["spec"]
+
+
+def nodeclass(resources: list, name: str = "training") -> dict:
+    return next(r for r in resources if r.type == "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+                and r.inputs["metadata"]["name"] == name).inputs["spec"]
+
+
+def requirement(spec: dict, key: str) -> dict:
+    return next(r for r in spec["template"]["spec"]["requirements"] if r["key"] == key)
+
+
+def managed_gpu_group(dev, prod) -> list:
+    group = copy.deepcopy(pick(dev.resources, "aws:eks/nodeGroup:NodeGroup"))
+    group.inputs.update(instanceTypes=["g5.xlarge"], capacityType="SPOT",
+                        scalingConfig={"minSize": 0, "desiredSize": 0, "maxSize": 2})
+    return [group]
+
+
+LT = "aws:ec2/launchTemplate:LaunchTemplate"
+CLUSTER = "aws:eks/cluster:Cluster"
+
+CASES: dict[str, Case] = {
+    "launch-template-imdsv2": Case(stack("prod"), lambda rs: pick(rs, LT).inputs["metadataOptions"].update(
+        httpTokens="optional"), "IMDSv2 is not required"),
+    "karpenter-nodeclass-imdsv2": Case(stack("prod"), lambda rs: nodeclass(rs)["metadataOptions"].update(
+        httpPutResponseHopLimit=2), "httpPutResponseHopLimit is 2"),
+    "launch-template-ebs-encrypted": Case(stack("prod"), lambda rs: pick(rs, LT).inputs["blockDeviceMappings"][0][
+        "ebs"].update(encrypted="false"), "volume /dev/xvda is not encrypted"),
+    "karpenter-nodeclass-ebs-encrypted": Case(stack("prod"), lambda rs: nodeclass(rs)["blockDeviceMappings"][0][
+        "ebs"].update(encrypted=False), "volume /dev/xvda is not encrypted"),
+    "launch-template-no-public-ip": Case(stack("prod"), lambda rs: pick(rs, LT).inputs.update(
+        networkInterfaces=[{"associatePublicIpAddress": "true"}]), "associates a public IP"),
+    "karpenter-nodeclass-no-public-ip": Case(stack("prod"), lambda rs: nodeclass(rs, "cpu").pop(
+        "associatePublicIPAddress"), "spec.associatePublicIPAddress is not false"),
+    "subnet-no-auto-public-ip": Case(stack("dev"), lambda rs: pick(rs, "aws:ec2/subnet:Subnet").inputs.update(
+        mapPublicIpOnLaunch=True), "mapPublicIpOnLaunch is true"),
+    "security-group-no-open-ingress": Case(
+        single("aws:ec2/securityGroup:SecurityGroup",
+               {"ingress": [{"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]}]}),
+        lambda rs: rs[0].inputs["ingress"].append(
+            {"protocol": "tcp", "fromPort": 22, "toPort": 22, "ipv6CidrBlocks": ["::/0"]}),
+        "ingress from ::/0 on ports 22-22"),
+    "eks-secrets-encryption": Case(stack("prod"), lambda rs: pick(rs, CLUSTER).inputs.pop("encryptionConfig"),
+                                   "secrets are not envelope-encrypted"),
+    "kms-key-rotation": Case(stack("prod"), lambda rs: pick(rs, "aws:kms/key:Key").inputs.update(
+        enableKeyRotation=False), "key rotation is off"),
+    "eks-control-plane-logging": Case(stack("dev"), lambda rs: pick(rs, CLUSTER).inputs.update(
+        enabledClusterLogTypes=["api"]), "control-plane logs missing: audit, authenticator"),
+    "eks-endpoint-access": Case(stack("prod"), lambda rs: pick(rs, CLUSTER).inputs["vpcConfig"].update(
+        endpointPublicAccess=True), "this stack requires a private endpoint only", {"requirePrivate": True}),
+    "eks-supported-version": Case(stack("dev"), lambda rs: pick(rs, CLUSTER).inputs.update(version="1.34"),
+                                  "EKS 1.34 left standard support on 2026-12-02", {"today": "2026-12-20"}),
+    "eks-access-entries": Case(stack("dev"), lambda rs: pick(rs, CLUSTER).inputs["accessConfig"].update(
+        authenticationMode="API_AND_CONFIG_MAP"), "authenticationMode is 'API_AND_CONFIG_MAP'"),
+    "eks-no-implicit-creator-admin": Case(stack("dev"), lambda rs: pick(rs, CLUSTER).inputs["accessConfig"].update(
+        bootstrapClusterCreatorAdminPermissions=True), "whoever ran `pulumi up` is an admin"),
+    "eks-no-aws-auth-configmap": Case(
+        single("kubernetes:core/v1:ConfigMap", {"metadata": {"name": "platform-config", "namespace": "kube-system"}}),
+        lambda rs: rs[0].inputs["metadata"].update(name="aws-auth"), "the aws-auth ConfigMap is deprecated"),
+    "s3-block-public-access": Case(stack("prod"), lambda rs: pick(
+        rs, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs.update(restrictPublicBuckets=False),
+        "bucket network-flow-logs: public access is not fully blocked"),
+    "s3-kms-encryption": Case(stack("prod"), lambda rs: rs.remove(pick(
+        rs, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")),
+        "bucket network-flow-logs: no default KMS encryption"),
+    "s3-versioning": Case(stack("prod"), lambda rs: pick(rs, "aws:s3/bucketVersioning:BucketVersioning").inputs[
+        "versioningConfiguration"].update(status="Suspended"), "bucket network-flow-logs: versioning is off"),
+    "s3-deny-insecure-transport": Case(stack("prod"), lambda rs: pick(rs, "aws:s3/bucketPolicy:BucketPolicy").inputs.update(
+        policy='{"Statement": []}'), "bucket network-flow-logs: plain-HTTP requests are not denied"),
+    "s3-no-force-destroy": Case(stack("prod"), lambda rs: pick(rs, "aws:s3/bucket:Bucket").inputs.update(
+        forceDestroy=True), "forceDestroy is on"),
+    "iam-no-wildcard-admin": Case(stack("dev"), lambda rs: pick(rs, "aws:iam/rolePolicy:RolePolicy").inputs.update(
+        policy='{"Statement": [{"Sid": "Oops", "Effect": "Allow", "Action": "*", "Resource": "*"}]}'),
+        "statement 'Oops' allows every action on every resource"),
+    "iam-no-service-wildcards": Case(stack("dev"), lambda rs: pick(rs, "aws:iam/rolePolicy:RolePolicy").inputs.update(
+        policy='{"Statement": [{"Sid": "S3", "Effect": "Allow", "Action": ["s3:*"], "Resource": "*"}]}'),
+        "statement 'S3' allows s3:* on every resource"),
+    "iam-trust-one-service-account": Case(stack("dev"), lambda rs: pick(rs, "aws:iam/role:Role", "karpenter-controller")
+        .inputs.update(assumeRolePolicy='{"Statement": [{"Effect": "Allow", "Principal": {"Service": '
+                                        '"pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]}'),
+        "does not pin kubernetes-namespace and kubernetes-service-account"),
+    "sqs-encrypted": Case(stack("dev"), lambda rs: pick(rs, "aws:sqs/queue:Queue").inputs.update(
+        sqsManagedSseEnabled=False), "the queue is not encrypted"),
+    "sqs-deny-insecure-transport": Case(stack("dev"), lambda rs: rs.remove(pick(rs, "aws:sqs/queuePolicy:QueuePolicy")),
+                                        "queue karpenter-interruption: plain-HTTP access is not denied"),
+    "log-group-retention": Case(stack("dev"), lambda rs: pick(rs, "aws:cloudwatch/logGroup:LogGroup").inputs.pop(
+        "retentionInDays"), "logs are kept forever"),
+    "vpc-flow-logs": Case(stack("dev"), lambda rs: rs.remove(pick(rs, "aws:ec2/flowLog:FlowLog")),
+                          "VPC network-vpc has no flow log capturing ALL traffic"),
+    "vpc-private-cidr": Case(stack("dev"), lambda rs: pick(rs, "aws:ec2/vpc:Vpc").inputs.update(cidrBlock="8.8.0.0/16"),
+                             "VPC CIDR 8.8.0.0/16 is not a private range"),
+    # Kubernetes workloads
+    "k8s-no-privileged": Case(workload, lambda rs: container(rs)["securityContext"].update(privileged=True),
+                              "container vllm is privileged"),
+    "k8s-no-privilege-escalation": Case(workload, lambda rs: container(rs)["securityContext"].pop(
+        "allowPrivilegeEscalation"), "container vllm does not set allowPrivilegeEscalation: false"),
+    "k8s-run-as-non-root": Case(workload, lambda rs: pod(rs).pop("securityContext"), "container vllm may run as root"),
+    "k8s-drop-all-capabilities": Case(workload, lambda rs: container(rs)["securityContext"].pop("capabilities"),
+                                      "container vllm does not drop ALL capabilities"),
+    "k8s-no-host-namespaces": Case(workload, lambda rs: pod(rs).update(hostNetwork=True),
+                                   "shares the node's Network namespace"),
+    "k8s-no-host-path": Case(workload, lambda rs: pod(rs).update(volumes=[{"name": "models", "hostPath": {
+        "path": "/mnt/models"}}]), "volume models mounts the host path /mnt/models"),
+    "k8s-resources-set": Case(workload, lambda rs: container(rs)["resources"].pop("limits"),
+                              "container vllm sets no limits for memory"),
+    "k8s-image-pinned": Case(workload, lambda rs: container(rs).update(image="vllm/vllm-openai:latest"),
+                             "image 'vllm/vllm-openai:latest' is not pinned"),
+    "k8s-deployment-probes": Case(workload, lambda rs: container(rs).pop("readinessProbe"),
+                                  "container vllm has no readinessProbe"),
+    "k8s-gpu-requests-tolerate-gpu-taint": Case(workload, lambda rs: pod(rs).pop("tolerations"),
+                                                "does not tolerate the GPU taint; it will never schedule"),
+    "k8s-pdb-for-replicated-deployments": Case(workload, lambda rs: rs.pop(),
+                                               "deployment vllm runs several replicas with no PodDisruptionBudget"),
+    "k8s-namespace-pod-security": Case(stack("dev"), lambda rs: pick(rs, "kubernetes:core/v1:Namespace").inputs[
+        "metadata"].update(labels={}), "namespace gpu has no pod-security.kubernetes.io/enforce label"),
+    "k8s-internal-load-balancers": Case(
+        single("kubernetes:core/v1:Service", {"metadata": {"name": "vllm", "annotations": {
+            "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}}, "spec": {"type": "LoadBalancer"}}),
+        lambda rs: rs[0].inputs["metadata"].pop("annotations"), "service vllm gets an internet-facing load balancer"),
+    "k8s-no-literal-secret-env": Case(workload, lambda rs: container(rs)["env"].append(
+        {"name": "WANDB_API_KEY", "value": "abc123"}), "sets WANDB_API_KEY as a literal"),
+    "k8s-no-secret-manifests": Case(
+        single("kubernetes:core/v1:Secret", {"metadata": {"name": "hub-token"}, "type": "Opaque"}),
+        lambda rs: rs[0].inputs.update(stringData={"token": "hf_abc"}), "puts its value in Pulumi state"),
+    "helm-chart-pinned": Case(stack("dev"), lambda rs: pick(rs, "kubernetes:helm.sh/v3:Release").inputs.update(
+        version="^1.14"), "version '^1.14' is not an exact version"),
+    "k8s-namespace-default-deny": Case(stack("dev"), lambda rs: rs.remove(pick(
+        rs, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "gpu-namespace-default-deny")),
+        "namespace gpu has no default-deny NetworkPolicy"),
+    "k8s-no-default-namespace": Case(workload, lambda rs: rs[0].inputs["metadata"].pop("namespace"),
+                                     "vllm runs in the default namespace"),
+    "k8s-no-default-service-account-token": Case(workload, lambda rs: pod(rs).pop("serviceAccountName"),
+                                                 "runs as the default service account with its token mounted"),
+    # Cost
+    "cost-allowed-instance-families": Case(stack("dev"), lambda rs: requirement(nodepool(rs), "node.kubernetes.io/"
+                                           "instance-type")["values"].append("p5.48xlarge"),
+                                           "p5.48xlarge not in this stack's allowed families",
+                                           {"allowedFamilies": ["c6i", "c7i", "m6i", "p4d", "g5"]}),
+    "cost-allowed-gpu-models": Case(stack("dev"), lambda rs: requirement(nodepool(rs), "node.kubernetes.io/"
+                                    "instance-type")["values"].append("p5.48xlarge"),
+                                    "p5.48xlarge carries a GPU model this stack does not allow"),
+    "cost-nodepool-limits": Case(stack("dev"), lambda rs: nodepool(rs)["limits"].pop("nvidia.com/gpu"),
+                                 "NodePool has no limit on nvidia.com/gpu"),
+    "cost-gpu-scale-to-zero": Case(managed_gpu_group, lambda rs: rs[0].inputs["scalingConfig"].update(minSize=1),
+                                   "keeps 1 nodes running when idle", {"required": True}),
+    "cost-gpu-spot": Case(stack("dev"), lambda rs: requirement(nodepool(rs, "inference"), "karpenter.sh/capacity-type")
+                          .update(values=["on-demand"]), "a GPU pool runs on-demand only", {"required": True}),
+    "cost-max-pool-size": Case(stack("dev"), lambda rs: nodepool(rs, "cpu")["limits"].update(cpu="1000"),
+                               "the pool may grow to 80 nodes; this stack allows 50", {"maxNodes": 50}),
+    "cost-max-gpus": Case(stack("dev"), lambda rs: nodepool(rs)["limits"].update(**{"nvidia.com/gpu": "64"}),
+                          "the stack may run 68 GPUs; its cap is 24", {"maxGpus": 24}),
+    "cost-ebs-volume-cap": Case(stack("prod"), lambda rs: nodeclass(rs)["blockDeviceMappings"][0]["ebs"].update(
+        volumeSize="4000Gi"), "volume /dev/xvda is 4000 GiB per node; the cap is 2000 GiB"),
+    "cost-nat-gateway-count": Case(stack("dev"), lambda rs: rs.append(resource(
+        "aws:ec2/natGateway:NatGateway", "network-nat-us-east-1b", {})), "2 NAT gateways", {"maxNatGateways": 1}),
+    "aws-required-tags": Case(
+        lambda dev, prod: [aws_provider(TAGS), resource("aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16"})],
+        lambda rs: rs.__setitem__(0, aws_provider({"environment": "test"})),
+        "missing cost-allocation tags project, owner, cost-center"),
+    "cost-node-tags": Case(stack("prod"), lambda rs: nodeclass(rs)["tags"].pop("cost-center"),
+                           "nodes launched from this template miss cost-allocation tags cost-center"),
+    "cost-monthly-budget": Case(stack("dev"), lambda rs: nodepool(rs)["limits"].update(
+        **{"nvidia.com/gpu": "160", "cpu": "1920", "memory": "23040Gi"}),
+        "monthly ceiling $", {"monthlyBudgetUsd": 25000}),
+    "cost-eks-standard-support-only": Case(stack("dev"), lambda rs: pick(rs, CLUSTER).inputs.pop("upgradePolicy"),
+                                           "upgradePolicy.supportType is not STANDARD"),
+}
+
+
+def test_every_rule_has_a_case():
+    assert sorted(CASES) == sorted(BY_NAME)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_rule_passes_compliant_input(name, dev, prod):
+    case = CASES[name]
+    assert findings(BY_NAME[name], case.passing(dev, prod), case.config) == []
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_rule_rejects_the_mutation_with_a_clear_message(name, dev, prod):
+    case = CASES[name]
+    resources = case.passing(dev, prod)
+    case.mutate(resources)
+    found = findings(BY_NAME[name], resources, case.config)
+    assert found, f"{name} did not fire"
+    assert any(case.expected in f.message for f in found), [f.message for f in found]
+    assert all(f.rule == name for f in found)
+
+
+def test_missing_tags_are_remediated_when_the_pack_knows_their_values():
+    resources = [aws_provider({"environment": "test"}), resource("aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16"})]
+    defaults = {"defaults": {"project": "ml-platform", "owner": "team", "cost-center": "cc"}}
+    (found,) = findings(BY_NAME["aws-required-tags"], resources, defaults)
+    assert (found.level, found.resource) == ("remediated", "vpc")
+    (partial,) = findings(BY_NAME["aws-required-tags"], resources, {"defaults": {"project": "ml-platform"}})
+    assert partial.level == "mandatory", "a remediation that cannot fix everything leaves a mandatory violation"

@@ -1,0 +1,107 @@
+"""The shipped stacks against the whole pack: clean as shipped, and each classic mistake caught."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from infra.cli import main
+from infra.offline import Recording
+from policies import runner
+from policies.cost_model import estimate
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "policies.md"
+
+
+def _mutated(recording: Recording, mutate) -> Recording:
+    clone = Recording(recording.stack, copy.deepcopy(recording.resources), recording.outputs, recording.secret_outputs)
+    mutate(clone)
+    return clone
+
+
+def _fired(recording: Recording) -> dict[str, list[str]]:
+    fired: dict[str, list[str]] = {}
+    for finding in runner.check(recording):
+        if finding.level == "mandatory":
+            fired.setdefault(finding.rule, []).append(finding.message)
+    return fired
+
+
+def test_shipped_stacks_have_no_mandatory_violation(stack):
+    assert _fired(stack) == {}
+
+
+def test_advisory_findings_are_justified_in_the_docs(stack):
+    documented = DOCS.read_text()
+    for finding in runner.check(stack):
+        if finding.level == "advisory":
+            assert f"`{finding.rule}`" in documented.split("## Advisory findings", 1)[1], finding
+
+
+def _named(recording, type_, name):
+    return next(r for r in recording.resources if r.type == type_ and r.name == name)
+
+
+def _nodepool(recording, name):
+    return next(r for r in recording.of_type("kubernetes:karpenter.sh/v1:NodePool")
+                if r.inputs["metadata"]["name"] == name).inputs["spec"]
+
+
+MUTATIONS = {
+    "make a bucket public": ("prod", lambda rec: _named(
+        rec, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "network-flow-logs-public-access"
+    ).inputs.update(blockPublicPolicy=False, restrictPublicBuckets=False), "s3-block-public-access"),
+    "turn off IMDSv2": ("dev", lambda rec: next(
+        r for r in rec.of_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass") if r.inputs["metadata"]["name"] == "cpu"
+    ).inputs["spec"]["metadataOptions"].update(httpTokens="optional"), "karpenter-nodeclass-imdsv2"),
+    "add a p5 to dev": ("dev", lambda rec: next(
+        r for r in _nodepool(rec, "training")["template"]["spec"]["requirements"]
+        if r["key"] == "node.kubernetes.io/instance-type")["values"].append("p5.48xlarge"),
+        "cost-allowed-instance-families"),
+    "remove a NodePool's limits": ("prod", lambda rec: _nodepool(rec, "inference").pop("limits"),
+                                   "cost-nodepool-limits"),
+    "raise a pool's max past the budget": ("dev", lambda rec: _nodepool(rec, "training")["limits"].update(
+        **{"cpu": "960", "memory": "11520Gi", "nvidia.com/gpu": "80"}), "cost-monthly-budget"),
+    "open the prod API endpoint": ("prod", lambda rec: rec.of_type("aws:eks/cluster:Cluster")[0].inputs[
+        "vpcConfig"].update(endpointPublicAccess=True, publicAccessCidrs=["0.0.0.0/0"]), "eks-endpoint-access"),
+}
+
+
+@pytest.mark.parametrize("case", list(MUTATIONS))
+def test_breaking_the_real_stack_fires_the_right_rule(case, dev, prod):
+    stack_name, mutate, rule = MUTATIONS[case]
+    fired = _fired(_mutated({"dev": dev, "prod": prod}[stack_name], mutate))
+    assert rule in fired, fired
+
+
+def test_budget_violation_names_the_cost_drivers(dev):
+    fired = _fired(_mutated(dev, MUTATIONS["raise a pool's max past the budget"][1]))
+    (message,) = fired["cost-monthly-budget"]
+    assert "exceeds the budget $25,000" in message and "Karpenter pool training" in message
+
+
+def test_estimate_reflects_the_environments(dev, prod):
+    dev_est = estimate(runner.policy_resources(dev.resources)[0])
+    prod_est = estimate(runner.policy_resources(prod.resources)[0])
+    assert 0 < dev_est.baseline < prod_est.baseline < dev_est.ceiling < prod_est.ceiling
+    lines = {line.item: line for line in prod_est.lines}
+    assert lines["NAT gateways x3"].baseline > {l.item: l for l in dev_est.lines}["NAT gateways x1"].baseline
+    assert lines["Karpenter pool training"].baseline == 0, "Karpenter pools cost nothing when idle"
+    # prod training ceiling: 160 GPUs of p4de (8 per node) at on-demand, plus 1000 GiB gp3 per node
+    assert lines["Karpenter pool training"].ceiling == pytest.approx(20 * (27.44705 * 730 + 1000 * 0.08))
+
+
+def test_mlp_check_passes_the_shipped_stacks(capsys):
+    assert main(["check", "prod"]) == 0
+    out = capsys.readouterr().out
+    assert "policies: every rule passes" in out and "monthly cost estimate" in out
+
+
+def test_mlp_check_fails_on_a_mandatory_violation(tmp_path, capsys):
+    config = tmp_path / "tight.json"
+    config.write_text(json.dumps({"cost-monthly-budget": {"monthlyBudgetUsd": 1000}}))
+    assert main(["check", "dev", "--policy-pack-config", str(config)]) == 1
+    assert "mandatory     cost-monthly-budget" in capsys.readouterr().out
