@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STACK ?= dev
 
-.PHONY: plan test install lock clean
+.PHONY: plan test lint install lock clean
 
 $(BIN)/mlp: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ plan: install
 ## The test suite (pytest, offline, < 1 min).
 test: install
 	$(BIN)/pytest -q
+
+## Static checks (ruff: pyflakes, bugbear, import order).
+lint: install
+	$(BIN)/ruff check infra components policies tests
 
 ## Re-resolve dependencies within pyproject's ranges and record them.
 lock:

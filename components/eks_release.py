@@ -17,10 +17,10 @@ Sources (read 2026-11-23):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from types import MappingProxyType
-from collections.abc import Mapping
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ class Network(pulumi.ComponentResource):
         )
 
         public, private, nats, private_rts = [], [], [], []
-        for az, public_cidr, private_cidr in zip(args.availability_zones, plan.public, plan.private):
+        for az, public_cidr, private_cidr in zip(args.availability_zones, plan.public, plan.private, strict=True):
             public_subnet = aws.ec2.Subnet(
                 f"{name}-public-{az}",
                 vpc_id=vpc.id,

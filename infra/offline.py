@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import runpy
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,9 +68,6 @@ class Recording:
             raise KeyError(f"{len(found)} {type_} named {name!r} in {self.stack}; have: {names}")
         return found[0]
 
-    def children(self, parent: Resource) -> Iterator[Resource]:
-        return (r for r in self.resources if r.parent == parent.urn)
-
     def component_of(self, resource: Resource) -> Resource | None:
         """The nearest ml-platform component that owns `resource`."""
         by_urn = {r.urn: r for r in self.resources}
@@ -102,13 +98,9 @@ def _mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict:
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
-def stack_file(stack: str, root: Path = ROOT) -> Path:
-    return root / f"Pulumi.{stack}.yaml"
-
-
 def read_stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
     """The `config:` map of Pulumi.<stack>.yaml; a clear error if the file is missing or malformed."""
-    path = stack_file(stack, root)
+    path = root / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         known = sorted(p.name.split(".")[1] for p in root.glob("Pulumi.*.yaml"))
         raise ConfigError(f"{path.name}: no such stack file; stacks here: {', '.join(known) or 'none'}")

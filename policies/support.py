@@ -108,6 +108,6 @@ def statements(document: Any) -> list[Mapping[str, Any]]:
 def as_list(value: Any) -> list[Any]:
     if value is None:
         return []
-    if isinstance(value, str) or isinstance(value, Mapping):
+    if isinstance(value, (str, Mapping)):
         return [value]
     return list(value)

@@ -6,10 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-from infra import offline
 from pydantic import BaseModel
 
+from infra import offline
 from infra.config import ConfigError, PlatformConfig, parse
 
 Mutation = Callable[[dict[str, Any]], None]

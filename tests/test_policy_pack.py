@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from policy_harness import findings, resource
 from pulumi_policy import PolicyComplianceFramework, StackValidationPolicy
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
-from policy_harness import findings, resource
 
 from policies.pack import RULES
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from infra.config.base import PROJECT, ConfigError
 from infra.config.platform import PlatformConfig
 
+
 def parse(values: Mapping[str, Any], *, stack: str, source: str | None = None) -> PlatformConfig:
     """Validate raw stack config (`{"aws:region": ..., "ml-platform:network": {...}}`).
 
