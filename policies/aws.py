@@ -222,16 +222,20 @@ no_aws_auth_configmap = resource_rule(
 # --- S3 -------------------------------------------------------------------------------------
 
 
-def _per_bucket(config_type: str, ok: Any, problem: str):
-    """Stack check: every bucket has a `config_type` resource pointing at it that satisfies `ok`."""
+def _each_has(target_type: str, attached_type: str, prop: str, ok: Any, problem: str):
+    """Stack check: every `target_type` resource has an `attached_type` resource whose `prop`
+    comes from it (engine property dependencies, so it works before IDs are known) satisfying `ok`."""
 
     def check(resources, _config) -> Iterator[tuple[str, str | None]]:
-        configs = of_type(resources, config_type)
-        for bucket in of_type(resources, BUCKET):
-            mine = [c for c in configs if depends_on(c, "bucket", bucket)]
-            if not any(ok(c.props) for c in mine):
-                yield f"bucket {bucket.name}: {problem}", bucket.urn
+        attached = of_type(resources, attached_type)
+        for target in of_type(resources, target_type):
+            if not any(ok(a.props) for a in attached if depends_on(a, prop, target)):
+                yield problem.format(name=target.name), target.urn
     return check
+
+
+def _per_bucket(config_type: str, ok: Any, problem: str):
+    return _each_has(BUCKET, config_type, "bucket", ok, f"bucket {{name}}: {problem}")
 
 
 def _blocks_all(props: Mapping[str, Any]) -> bool:
@@ -358,16 +362,10 @@ sqs_encrypted = resource_rule(
     remediation="Set sqsManagedSseEnabled=true (or kmsMasterKeyId).")
 
 
-def _queue_tls(resources, _config) -> Iterator[tuple[str, str | None]]:
-    policies = of_type(resources, "aws:sqs/queuePolicy:QueuePolicy")
-    for queue in of_type(resources, "aws:sqs/queue:Queue"):
-        mine = [p for p in policies if depends_on(p, "queueUrl", queue)]
-        if not any(_denies_plain_http(p.props.get("policy")) for p in mine):
-            yield f"queue {queue.name}: plain-HTTP access is not denied", queue.urn
-
-
 sqs_deny_insecure_transport = stack_rule(
-    "sqs-deny-insecure-transport", "Every queue policy denies non-TLS requests.", _queue_tls,
+    "sqs-deny-insecure-transport", "Every queue policy denies non-TLS requests.",
+    _each_has("aws:sqs/queue:Queue", "aws:sqs/queuePolicy:QueuePolicy", "queueUrl",
+              lambda p: _denies_plain_http(p.get("policy")), "queue {name}: plain-HTTP access is not denied"),
     severity=Severity.MEDIUM, framework=eks_bp("security#encryption-in-transit"),
     remediation="Add a QueuePolicy with a Deny on sqs:* when aws:SecureTransport is false.")
 
@@ -387,16 +385,10 @@ log_group_retention = resource_rule(
     config={"minimumDays": {"type": "integer", "default": 7}})
 
 
-def _flow_logs(resources, _config) -> Iterator[tuple[str, str | None]]:
-    logs = of_type(resources, "aws:ec2/flowLog:FlowLog")
-    for vpc in of_type(resources, "aws:ec2/vpc:Vpc"):
-        mine = [f for f in logs if depends_on(f, "vpcId", vpc)]
-        if not any(f.props.get("trafficType") == "ALL" for f in mine):
-            yield f"VPC {vpc.name} has no flow log capturing ALL traffic", vpc.urn
-
-
 vpc_flow_logs = stack_rule(
-    "vpc-flow-logs", "Every VPC records flow logs of all traffic.", _flow_logs,
+    "vpc-flow-logs", "Every VPC records flow logs of all traffic.",
+    _each_has("aws:ec2/vpc:Vpc", "aws:ec2/flowLog:FlowLog", "vpcId", lambda p: p.get("trafficType") == "ALL",
+              "VPC {name} has no flow log capturing ALL traffic"),
     severity=Severity.MEDIUM, framework=eks_bp("security#network-security"),
     remediation="Add an aws.ec2.FlowLog with trafficType ALL (network.flowLogs config).")
 
