@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from policies import runner
 
 
 def main(argv: list[str] | None = None) -> int:
+    # `mlp plan dev | head` should end quietly, as other Unix tools do.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = argparse.ArgumentParser(prog="mlp", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, help_ in (("plan", "what the stack creates, whether it passes policy, what it costs"),
