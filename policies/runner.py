@@ -149,10 +149,10 @@ def _run(policy: Any, level: EnforcementLevel, args: Any, resource: str, urn: st
     return found
 
 
-def render(findings: Sequence[Finding]) -> str:
+def render(findings: Sequence[Finding], rules: Sequence[Any] = RULES) -> str:
     """A table of findings, mandatory first."""
     if not findings:
-        return "policies: every rule passes"
+        return f"policies: all {len(rules)} rules pass"
     order = {"mandatory": 0, "cannot-verify": 1, "advisory": 2, "remediated": 3}
     rows = sorted(findings, key=lambda f: (order.get(f.level, 9), f.rule, f.resource))
     width = max(len(f.rule) for f in rows)
