@@ -19,7 +19,7 @@ from components.charts import DCGM_EXPORTER, EFA_DEVICE_PLUGIN, NVIDIA_DEVICE_PL
 from components.cluster import ClusterHandle
 from components.namespace import NamespaceArgs, platform_namespace
 from components.scheduling import (
-    CRITICAL_ADDONS_TAINT,
+    CRITICAL_ADDONS_TOLERATION,
     EFA_LABEL,
     GPU_PRESENT_LABEL,
     GPU_TAINT,
@@ -47,7 +47,7 @@ class GpuArgs:
 def device_plugin_values(pools: Mapping[str, NodePool], system_pool: str) -> dict:
     """Device plugin + GFD on GPU nodes only; NFD's controllers on the system pool."""
     on_system = {"nodeSelector": {POOL_LABEL: system_pool},
-                 "tolerations": [{"key": CRITICAL_ADDONS_TAINT.key, "operator": "Exists"}]}
+                 "tolerations": [CRITICAL_ADDONS_TOLERATION]}
     values: dict = {
         "priorityClassName": "system-node-critical",
         "tolerations": [GPU_TAINT.toleration()],

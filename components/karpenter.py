@@ -24,7 +24,7 @@ from components.karpenter_iam import INTERRUPTION_EVENTS, controller_policies, i
 from components.karpenter_specs import DISCOVERY_TAG, ec2_node_class, node_pool
 from components.manifests import custom_resource
 from components.node_role import node_role
-from components.scheduling import CRITICAL_ADDONS_TAINT, POOL_LABEL
+from components.scheduling import CRITICAL_ADDONS_TOLERATION, POOL_LABEL
 from infra.config import Karpenter as KarpenterSettings
 from infra.config import NodePool
 
@@ -57,7 +57,7 @@ def helm_values(cluster_name: str, queue_name: pulumi.Input[str], replicas: int,
         "serviceAccount": {"name": SERVICE_ACCOUNT},
         "replicas": replicas,
         "nodeSelector": {POOL_LABEL: system_pool},
-        "tolerations": [{"key": CRITICAL_ADDONS_TAINT.key, "operator": "Exists"}],
+        "tolerations": [CRITICAL_ADDONS_TOLERATION],
         "controller": {"resources": CONTROLLER_RESOURCES},
     }
 

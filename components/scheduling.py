@@ -43,6 +43,8 @@ class Taint:
 
 GPU_TAINT = Taint("nvidia.com/gpu", "present", "NoSchedule")
 CRITICAL_ADDONS_TAINT = Taint("CriticalAddonsOnly", "true", "NoSchedule")
+# Controllers tolerate the system pool's taint whatever its value (as upstream charts do).
+CRITICAL_ADDONS_TOLERATION = {"key": CRITICAL_ADDONS_TAINT.key, "operator": "Exists"}
 
 
 def pool_labels(name: str, pool: NodePool) -> dict[str, str]:

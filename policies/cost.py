@@ -9,7 +9,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from policies.cost_model import NODE_GROUP, NODECLASS, NODEPOOL, estimate
+from policies.cost_model import NODE_GROUP, NODECLASS, NODEPOOL, estimate, gib, nodes_within_limits, requirement_values
 from policies.pricing import INSTANCES
 from policies.support import ADVISORY, REMEDIATE, eks_bp, of_type, resource_rule, settings, stack_rule
 
@@ -32,9 +32,7 @@ def instance_types(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     """Every instance type a node group or Karpenter NodePool may launch."""
     if resource_type == NODE_GROUP:
         return [str(t) for t in props.get("instanceTypes") or []]
-    requirements = (((props.get("spec") or {}).get("template") or {}).get("spec") or {}).get("requirements") or []
-    return [str(v) for r in requirements if r.get("key") == "node.kubernetes.io/instance-type"
-            for v in r.get("values") or []]
+    return requirement_values(props.get("spec") or {}, "node.kubernetes.io/instance-type")
 
 
 def _families(props, config, resource_type):
@@ -110,8 +108,7 @@ def _spot(props, config, resource_type):
     if resource_type == NODE_GROUP:
         spot = props.get("capacityType") == "SPOT"
     else:
-        requirements = (((props.get("spec") or {}).get("template") or {}).get("spec") or {}).get("requirements") or []
-        spot = any("spot" in (r.get("values") or []) for r in requirements if r.get("key") == "karpenter.sh/capacity-type")
+        spot = "spot" in requirement_values(props.get("spec") or {}, "karpenter.sh/capacity-type")
     if not spot:
         yield "a GPU pool runs on-demand only; this stack requires spot where allowed"
 
@@ -127,13 +124,7 @@ def max_nodes(resource_type: str, props: Mapping[str, Any]) -> float:
     """Most nodes a pool may hold: maxSize, or what the NodePool limits admit of its smallest type."""
     if resource_type == NODE_GROUP:
         return float((props.get("scalingConfig") or {}).get("maxSize") or 0)
-    limits = (props.get("spec") or {}).get("limits") or {}
-    cpu = float(limits.get("cpu", math.inf))
-    memory = float(str(limits.get("memory", "inf")).removesuffix("Gi"))
-    gpus = float(limits.get("nvidia.com/gpu", math.inf))
-    counts = [min(cpu // s.vcpu, memory // s.memory_gib, gpus // s.gpus if s.gpus else math.inf)
-              for s in (INSTANCES[t] for t in instance_types(resource_type, props) if t in INSTANCES)]
-    return max(counts, default=math.inf)
+    return max(nodes_within_limits(props.get("spec") or {}).values(), default=math.inf)
 
 
 def _pool_size(props, config, resource_type):
@@ -171,7 +162,7 @@ max_gpus = stack_rule(
 def _volumes(props, config):
     mappings = props.get("blockDeviceMappings") or ((props.get("spec") or {}).get("blockDeviceMappings")) or []
     for mapping in mappings:
-        size = float(str((mapping.get("ebs") or {}).get("volumeSize") or 0).removesuffix("Gi"))
+        size = gib((mapping.get("ebs") or {}).get("volumeSize") or 0)
         if size > config["maxGiB"]:
             yield f"volume {mapping.get('deviceName')} is {size:.0f} GiB per node; the cap is {config['maxGiB']} GiB"
 

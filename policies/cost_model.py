@@ -56,13 +56,30 @@ def _hourly(instance_type: str, spot: bool) -> float:
     return price * (1 - pricing.SPOT_DISCOUNT) if spot else price
 
 
-def _gib(size: Any) -> float:
-    """EBS size as a launch template (number) or EC2NodeClass ("500Gi") gives it."""
+def gib(size: Any) -> float:
+    """A size as a launch template (number) or a Karpenter resource ("500Gi") gives it."""
     return float(str(size).removesuffix("Gi"))
 
 
 def _root_volume_gib(block_device_mappings: Sequence[Mapping[str, Any]] | None) -> float:
-    return sum(_gib(m.get("ebs", {}).get("volumeSize", 0)) for m in block_device_mappings or [])
+    return sum(gib(m.get("ebs", {}).get("volumeSize", 0)) for m in block_device_mappings or [])
+
+
+def requirement_values(spec: Mapping[str, Any], key: str) -> list[str]:
+    """Values of a NodePool spec's `In` requirements on `key` (instance type, capacity type, ...)."""
+    requirements = ((spec.get("template") or {}).get("spec") or {}).get("requirements") or []
+    return [str(v) for r in requirements if r.get("key") == key for v in r.get("values") or []]
+
+
+def nodes_within_limits(spec: Mapping[str, Any]) -> dict[str, float]:
+    """Priced instance type -> how many nodes of it the NodePool's limits admit (inf when unbounded)."""
+    limits = spec.get("limits") or {}
+    cpu = float(limits.get("cpu", math.inf))
+    memory = gib(limits.get("memory", "inf"))
+    gpus = float(limits.get("nvidia.com/gpu", math.inf))
+    return {name: min(cpu // s.vcpu, memory // s.memory_gib, gpus // s.gpus if s.gpus else math.inf)
+            for name, s in ((t, INSTANCES[t]) for t in requirement_values(spec, "node.kubernetes.io/instance-type")
+                            if t in INSTANCES)}
 
 
 def estimate(resources: Sequence[Any]) -> Estimate:
@@ -122,20 +139,9 @@ def estimate(resources: Sequence[Any]) -> Estimate:
 
 def nodepool_ceiling(spec: Mapping[str, Any], volume_gib: float) -> float:
     """The most a NodePool can cost in a month: its limits filled with its dearest instance type."""
-    limits = spec.get("limits") or {}
-    requirements = spec.get("template", {}).get("spec", {}).get("requirements") or []
-    allowed = next((r.get("values") or [] for r in requirements if r.get("key") == "node.kubernetes.io/instance-type"),
-                   [])
-    capacity = next((r.get("values") or [] for r in requirements if r.get("key") == "karpenter.sh/capacity-type"),
-                    ["on-demand"])
-    spot = "on-demand" not in capacity
-    cpu = float(limits.get("cpu", math.inf))
-    memory = float(str(limits.get("memory", "inf")).removesuffix("Gi"))
-    gpus = float(limits.get("nvidia.com/gpu", math.inf))
+    spot = "on-demand" not in (requirement_values(spec, "karpenter.sh/capacity-type") or ["on-demand"])
     worst = 0.0
-    for name in (t for t in allowed if t in INSTANCES):
-        spec_ = INSTANCES[name]
-        nodes = min(cpu // spec_.vcpu, memory // spec_.memory_gib, gpus // spec_.gpus if spec_.gpus else math.inf)
+    for name, nodes in nodes_within_limits(spec).items():
         if math.isinf(nodes):
             return math.inf
         monthly = nodes * (_hourly(name, spot) * pricing.HOURS_PER_MONTH + volume_gib * pricing.EBS_GP3_GB_MONTH)
