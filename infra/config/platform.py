@@ -47,7 +47,7 @@ class PlatformConfig(Model):
     cluster: Cluster = Field(description="EKS version, API endpoint access, admins, logs.")
     node_pools: dict[str, NodePool] = Field(description="Node pools keyed by DNS-safe name.")
     karpenter: Karpenter | None = Field(None, description="Karpenter controller; required by karpenter pools.")
-    gpu: Gpu = Field(default_factory=lambda: Gpu(), description="NVIDIA device plugin and DCGM exporter.")
+    gpu: Gpu = Field(default_factory=Gpu, description="NVIDIA device plugin and DCGM exporter.")
     protect_stateful: bool = Field(
         description="Protect stateful resources (KMS keys, log buckets) from `pulumi destroy`."
     )
