@@ -24,7 +24,7 @@ test: install
 
 ## Static checks (ruff: pyflakes, bugbear, import order).
 lint: install
-	$(BIN)/ruff check infra components policies tests
+	$(BIN)/ruff check catalog infra components policies tests
 
 ## Re-resolve dependencies within pyproject's ranges and record them.
 lock:

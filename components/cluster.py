@@ -1,4 +1,4 @@
-"""The EKS cluster, ready for workloads: control plane, system nodes, core addons, provider.
+"""The EKS cluster, ready for workloads: control plane, access, system nodes, core addons, provider.
 
 "Ready" is the contract: the Kubernetes provider this component hands out
 depends on the access entries and every core addon, so nothing downstream
@@ -10,20 +10,21 @@ EBS CSI controller cannot go ACTIVE until some node runs them.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.eks_release import EksRelease
-from components.iam import managed_policy_arn, pod_identity_trust_policy, policy_document, service_trust_policy
+from catalog.eks import LOG_TYPES, EksRelease
+from catalog.pools import NodePool
+from components.handles import ClusterHandle, PlatformContext
+from components.iam import managed_policy_arn, policy_document, service_trust_policy
+from components.identity import PodIdentityArgs, pod_identity_role
 from components.node_group import ManagedNodeGroup, ManagedNodeGroupArgs
 from components.node_role import node_role
-from infra.config import NodePool
 
-LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 # Addons nodes need before they can go Ready; the rest need a node to run on.
 BEFORE_COMPUTE = ("vpc-cni", "eks-pod-identity-agent", "kube-proxy")
 ADMIN_ACCESS_POLICY = "AmazonEKSClusterAdminPolicy"
@@ -34,9 +35,7 @@ ADDON_CONFIGURATION = {"vpc-cni": {"enableNetworkPolicy": "true"}}
 
 @dataclass(frozen=True)
 class ClusterArgs:
-    cluster_name: str
-    region: str
-    partition: str
+    context: PlatformContext
     release: EksRelease
     private_subnet_ids: pulumi.Input[Sequence[str]]
     vpc_cidr: str
@@ -45,29 +44,8 @@ class ClusterArgs:
     admin_principals: Sequence[str]
     log_retention_days: int
     node_ssm_access: bool
-    system_pool_name: str
     system_pool: NodePool
-    instance_tags: Mapping[str, str]
     protect: bool
-
-
-@dataclass(frozen=True)
-class ClusterHandle:
-    """The narrow view of the cluster that later components take."""
-
-    name: pulumi.Output[str]
-    version: str
-    endpoint: pulumi.Output[str]
-    security_group_id: pulumi.Output[str]
-    oidc_provider_arn: pulumi.Output[str]
-    node_role_arn: pulumi.Output[str]
-    node_role_name: pulumi.Output[str]
-    private_subnet_ids: pulumi.Input[Sequence[str]]
-    # Where pods reach the API server: its ENIs in the VPC, and the `kubernetes` Service IP.
-    api_server_cidrs: Sequence[str]
-    kubernetes_provider: k8s.Provider
-    # Resources a node group must wait for (networking addons).
-    node_prerequisites: Sequence[pulumi.Resource]
 
 
 def kubeconfig(name: str, endpoint: str, certificate_authority: str, region: str) -> str:
@@ -98,12 +76,66 @@ class Cluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ml-platform:cluster:Cluster", name, None, opts)
+        cluster = self._control_plane(name, args)
+        oidc = aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc",
+            url=cluster.identities[0].oidcs[0].issuer,
+            client_id_lists=["sts.amazonaws.com"],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        grants = self._admin_access(name, args, cluster)
+        nodes = node_role(f"{name}-node", args.context.partition, args.node_ssm_access, parent=self)
+        networking = [self._addon(name, args, cluster, a, ()) for a in BEFORE_COMPUTE]
+        system_nodes = ManagedNodeGroup(
+            f"{name}-{args.context.system_pool_name}",
+            ManagedNodeGroupArgs(
+                context=args.context,
+                cluster_name=cluster.name,
+                kubernetes_version=args.release.version,
+                node_role_arn=nodes.role.arn,
+                subnet_ids=args.private_subnet_ids,
+                pool_name=args.context.system_pool_name,
+                pool=args.system_pool,
+            ),
+            # Nodes join only once networking addons exist and the role carries its policies.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*networking, *nodes.attachments]),
+        )
+        on_nodes = self._addons_on_nodes(name, args, cluster, system_nodes)
+        config = pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(
+            lambda c: kubeconfig(c[0], c[1], c[2], args.context.region))
+        provider = self._kubernetes(name, config, [*grants, *networking, *on_nodes])
+
+        self.handle = ClusterHandle(
+            name=cluster.name,
+            version=args.release.version,
+            security_group_id=cluster.vpc_config.cluster_security_group_id,
+            oidc_provider_arn=oidc.arn,
+            node_role_arn=nodes.role.arn,
+            private_subnet_ids=args.private_subnet_ids,
+            api_server_cidrs=[args.vpc_cidr, args.service_cidr],
+            kubernetes_provider=provider,
+            node_prerequisites=[*networking, *nodes.attachments],
+        )
+        self.name = cluster.name
+        self.endpoint = cluster.endpoint
+        self.kubeconfig = pulumi.Output.secret(config)
+        self.oidc_provider_arn = oidc.arn
+        self.register_outputs({
+            "name": self.name,
+            "endpoint": self.endpoint,
+            "kubeconfig": self.kubeconfig,
+            "oidc_provider_arn": self.oidc_provider_arn,
+        })
+
+    def _control_plane(self, name: str, args: ClusterArgs) -> aws.eks.Cluster:
+        """The cluster, its secrets key, its log group (created first, to set retention) and its role."""
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        cluster_name = args.context.cluster_name
 
         secrets_key = aws.kms.Key(
             f"{name}-secrets",
-            description=f"{args.cluster_name} Kubernetes secrets envelope encryption",
+            description=f"{cluster_name} Kubernetes secrets envelope encryption",
             enable_key_rotation=True,
             deletion_window_in_days=30,
             opts=stateful,
@@ -111,7 +143,7 @@ class Cluster(pulumi.ComponentResource):
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane",
             # EKS writes here; creating it first sets retention (EKS would create it to never expire).
-            name=f"/aws/eks/{args.cluster_name}/cluster",
+            name=f"/aws/eks/{cluster_name}/cluster",
             retention_in_days=args.log_retention_days,
             opts=stateful,
         )
@@ -122,7 +154,7 @@ class Cluster(pulumi.ComponentResource):
             aws.iam.RolePolicyAttachment(
                 f"{name}-cluster-policy",
                 role=role.name,
-                policy_arn=managed_policy_arn(args.partition, "AmazonEKSClusterPolicy"),
+                policy_arn=managed_policy_arn(args.context.partition, "AmazonEKSClusterPolicy"),
                 opts=child,
             ),
             aws.iam.RolePolicy(
@@ -136,10 +168,9 @@ class Cluster(pulumi.ComponentResource):
                 opts=child,
             ),
         ]
-
-        cluster = aws.eks.Cluster(
+        return aws.eks.Cluster(
             f"{name}",
-            name=args.cluster_name,
+            name=cluster_name,
             version=args.release.version,
             role_arn=role.arn,
             vpc_config={
@@ -164,14 +195,11 @@ class Cluster(pulumi.ComponentResource):
             ),
         )
 
-        oidc = aws.iam.OpenIdConnectProvider(
-            f"{name}-oidc",
-            url=cluster.identities[0].oidcs[0].issuer,
-            client_id_lists=["sts.amazonaws.com"],
-            opts=child,
-        )
-
+    def _admin_access(self, name: str, args: ClusterArgs,
+                      cluster: aws.eks.Cluster) -> list[aws.eks.AccessPolicyAssociation]:
+        """An access entry with cluster admin for each configured principal (no implicit creator admin)."""
         grants = []
+        child = pulumi.ResourceOptions(parent=self)
         for arn in args.admin_principals:
             principal = arn.rsplit("/", 1)[1]
             entry = aws.eks.AccessEntry(
@@ -182,70 +210,52 @@ class Cluster(pulumi.ComponentResource):
                 f"{name}-admin-{principal}",
                 cluster_name=cluster.name,
                 principal_arn=entry.principal_arn,
-                policy_arn=f"arn:{args.partition}:eks::aws:cluster-access-policy/{ADMIN_ACCESS_POLICY}",
+                policy_arn=f"arn:{args.context.partition}:eks::aws:cluster-access-policy/{ADMIN_ACCESS_POLICY}",
                 access_scope={"type": "cluster"},
                 opts=child,
             ))
+        return grants
 
-        nodes = node_role(f"{name}-node", args.partition, args.node_ssm_access, parent=self)
-
-        ebs_role = aws.iam.Role(
-            f"{name}-ebs-csi",
-            assume_role_policy=pod_identity_trust_policy(args.cluster_name, "kube-system", EBS_CSI_SERVICE_ACCOUNT),
-            opts=child,
+    def _addon(self, name: str, args: ClusterArgs, cluster: aws.eks.Cluster, addon_name: str,
+               depends_on: Sequence[pulumi.Resource], **extra) -> aws.eks.Addon:
+        configuration = ADDON_CONFIGURATION.get(addon_name)
+        return aws.eks.Addon(
+            f"{name}-{addon_name}",
+            cluster_name=cluster.name,
+            addon_name=addon_name,
+            addon_version=args.release.addons[addon_name],
+            configuration_values=json.dumps(configuration) if configuration else None,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+            **extra,
         )
-        aws.iam.RolePolicyAttachment(
+
+    def _addons_on_nodes(self, name: str, args: ClusterArgs, cluster: aws.eks.Cluster,
+                         system_nodes: ManagedNodeGroup) -> list[aws.eks.Addon]:
+        """CoreDNS and the EBS CSI driver: they go ACTIVE only once a node runs them."""
+        ebs = pod_identity_role(
             f"{name}-ebs-csi",
-            role=ebs_role.name,
-            policy_arn=managed_policy_arn(args.partition, "service-role/AmazonEBSCSIDriverPolicy"),
-            opts=child,
-        )
-
-        def addon(addon_name: str, depends_on: Sequence[pulumi.Resource], **extra) -> aws.eks.Addon:
-            configuration = ADDON_CONFIGURATION.get(addon_name)
-            return aws.eks.Addon(
-                f"{name}-{addon_name}",
-                cluster_name=cluster.name,
-                addon_name=addon_name,
-                addon_version=args.release.addons[addon_name],
-                configuration_values=json.dumps(configuration) if configuration else None,
-                resolve_conflicts_on_create="OVERWRITE",
-                resolve_conflicts_on_update="OVERWRITE",
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
-                **extra,
-            )
-
-        networking = [addon(a, ()) for a in BEFORE_COMPUTE]
-        system_nodes = ManagedNodeGroup(
-            f"{name}-{args.system_pool_name}",
-            ManagedNodeGroupArgs(
-                cluster_name=cluster.name,
-                kubernetes_version=args.release.version,
-                node_role_arn=nodes.role.arn,
-                subnet_ids=args.private_subnet_ids,
-                pool_name=args.system_pool_name,
-                pool=args.system_pool,
-                instance_tags=args.instance_tags,
+            PodIdentityArgs(
+                context=args.context, namespace="kube-system", service_account=EBS_CSI_SERVICE_ACCOUNT,
+                managed_policies={f"{name}-ebs-csi": "service-role/AmazonEBSCSIDriverPolicy"},
+                # The addon's own podIdentityAssociations binds the role (EKS's documented way for addons).
             ),
-            # Nodes join only once networking addons exist and the role carries its policies.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*networking, *nodes.attachments]),
+            parent=self,
         )
-        on_nodes = [
-            addon("coredns", [system_nodes]),
-            addon("aws-ebs-csi-driver", [system_nodes], pod_identity_associations=[
-                {"role_arn": ebs_role.arn, "service_account": EBS_CSI_SERVICE_ACCOUNT}]),
+        return [
+            self._addon(name, args, cluster, "coredns", [system_nodes]),
+            self._addon(name, args, cluster, "aws-ebs-csi-driver", [system_nodes], pod_identity_associations=[
+                {"role_arn": ebs.role.arn, "service_account": EBS_CSI_SERVICE_ACCOUNT}]),
         ]
 
-        config = pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(
-            lambda c: kubeconfig(c[0], c[1], c[2], args.region))
+    def _kubernetes(self, name: str, config: pulumi.Output[str], ready: Sequence[pulumi.Resource]) -> k8s.Provider:
+        """The one Kubernetes provider, and the default StorageClass every volume uses."""
         provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=config,
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                # Every Kubernetes object waits for the admin grant and a cluster with DNS and storage.
-                depends_on=[*grants, *networking, *on_nodes],
-            ),
+            # Every Kubernetes object waits for the admin grant and a cluster with DNS and storage.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(ready)),
         )
         k8s.storage.v1.StorageClass(
             f"{name}-gp3",
@@ -257,27 +267,4 @@ class Cluster(pulumi.ComponentResource):
             reclaim_policy="Delete",
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
-
-        self.handle = ClusterHandle(
-            name=cluster.name,
-            version=args.release.version,
-            endpoint=cluster.endpoint,
-            security_group_id=cluster.vpc_config.cluster_security_group_id,
-            oidc_provider_arn=oidc.arn,
-            node_role_arn=nodes.role.arn,
-            node_role_name=nodes.role.name,
-            private_subnet_ids=args.private_subnet_ids,
-            api_server_cidrs=[args.vpc_cidr, args.service_cidr],
-            kubernetes_provider=provider,
-            node_prerequisites=[*networking, *nodes.attachments],
-        )
-        self.name = cluster.name
-        self.endpoint = cluster.endpoint
-        self.kubeconfig = pulumi.Output.secret(config)
-        self.oidc_provider_arn = oidc.arn
-        self.register_outputs({
-            "name": self.name,
-            "endpoint": self.endpoint,
-            "kubeconfig": self.kubeconfig,
-            "oidc_provider_arn": self.oidc_provider_arn,
-        })
+        return provider

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.charts import DCGM_EXPORTER, EFA_DEVICE_PLUGIN, NVIDIA_DEVICE_PLUGIN
-from components.cluster import ClusterHandle
-from components.namespace import NamespaceArgs, platform_namespace
-from components.scheduling import (
+from catalog.charts import DCGM_EXPORTER, EFA_DEVICE_PLUGIN, NVIDIA_DEVICE_PLUGIN
+from catalog.pools import NodePool
+from catalog.scheduling import (
     CRITICAL_ADDONS_TOLERATION,
     EFA_LABEL,
     GPU_PRESENT_LABEL,
@@ -27,7 +26,8 @@ from components.scheduling import (
     gpu_node_affinity,
     time_slicing_config,
 )
-from infra.config import NodePool
+from components.handles import ClusterHandle, PlatformContext
+from components.namespace import NamespaceArgs, platform_namespace
 
 NAMESPACE = "gpu"
 # The plugins mount host paths (/var/lib/kubelet/device-plugins) and need host devices.
@@ -36,10 +36,9 @@ POD_SECURITY = "privileged"
 
 @dataclass(frozen=True)
 class GpuArgs:
+    context: PlatformContext
     cluster: ClusterHandle
     pools: Mapping[str, NodePool]  # the GPU pools
-    system_pool_name: str
-    region: str
     dcgm_exporter: bool
     service_monitor: bool  # only once the Prometheus operator's CRDs are installed
 
@@ -102,19 +101,13 @@ class Gpu(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GpuArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ml-platform:gpu:Gpu", name, None, opts)
-        on_cluster = pulumi.ResourceOptions(parent=self, provider=args.cluster.kubernetes_provider)
-        namespace = platform_namespace(
-            f"{name}-namespace",
-            NamespaceArgs(NAMESPACE, POD_SECURITY, api_server_cidrs=args.cluster.api_server_cidrs),
-            on_cluster,
-        )
-        ns = namespace.metadata.name
-        NVIDIA_DEVICE_PLUGIN.release(f"{name}-device-plugin", ns,
-                                     device_plugin_values(args.pools, args.system_pool_name), on_cluster)
+        gpu = platform_namespace(f"{name}-namespace", NamespaceArgs(NAMESPACE, POD_SECURITY), args.cluster, parent=self)
+        gpu.chart(f"{name}-device-plugin", NVIDIA_DEVICE_PLUGIN,
+                  device_plugin_values(args.pools, args.context.system_pool_name))
         if args.dcgm_exporter:
-            DCGM_EXPORTER.release(f"{name}-dcgm-exporter", ns, dcgm_values(args.service_monitor), on_cluster)
+            gpu.chart(f"{name}-dcgm-exporter", DCGM_EXPORTER, dcgm_values(args.service_monitor))
         if any(pool.efa for pool in args.pools.values()):
-            EFA_DEVICE_PLUGIN.release(f"{name}-efa-device-plugin", ns, efa_values(args.region), on_cluster)
+            gpu.chart(f"{name}-efa-device-plugin", EFA_DEVICE_PLUGIN, efa_values(args.context.region))
 
-        self.namespace = ns
+        self.namespace = gpu.namespace
         self.register_outputs({"namespace": self.namespace})

@@ -17,16 +17,17 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.charts import KARPENTER, KARPENTER_CRD
-from components.cluster import ClusterHandle
-from components.iam import pod_identity_trust_policy, policy_document
+from catalog.charts import KARPENTER, KARPENTER_CRD
+from catalog.discovery import KARPENTER_DISCOVERY_TAG
+from catalog.pools import NodePool
+from catalog.scheduling import CRITICAL_ADDONS_TOLERATION, POOL_LABEL
+from components.handles import ClusterHandle, PlatformContext
+from components.iam import policy_document
+from components.identity import PodIdentityArgs, pod_identity_role
 from components.karpenter_iam import INTERRUPTION_EVENTS, controller_policies, interruption_queue_policy
-from components.karpenter_specs import DISCOVERY_TAG, ec2_node_class, node_pool
-from components.manifests import custom_resource
+from components.karpenter_specs import ec2_node_class, node_pool
+from components.namespace import existing_namespace
 from components.node_role import node_role
-from components.scheduling import CRITICAL_ADDONS_TOLERATION, POOL_LABEL
-from infra.config import Karpenter as KarpenterSettings
-from infra.config import NodePool
 
 NAMESPACE = "kube-system"  # where upstream installs it; Pod Identity binds this service account
 SERVICE_ACCOUNT = "karpenter"
@@ -37,17 +38,13 @@ QUEUE_RETENTION_SECONDS = 300  # interruption events are stale after five minute
 
 @dataclass(frozen=True)
 class KarpenterArgs:
+    context: PlatformContext
     cluster: ClusterHandle
-    cluster_name: str
-    region: str
-    partition: str
-    account_id: pulumi.Input[str]
-    settings: KarpenterSettings
-    pools: Mapping[str, NodePool]
-    system_pool_name: str
+    replicas: int
+    ami_alias: str  # a dated al2023@vYYYYMMDD
+    pools: Mapping[str, NodePool]  # the Karpenter pools
     availability_zones: Sequence[str]
     node_ssm_access: bool
-    tags: Mapping[str, str]
 
 
 def helm_values(cluster_name: str, queue_name: pulumi.Input[str], replicas: int, system_pool: str) -> dict:
@@ -72,19 +69,19 @@ class Karpenter(pulumi.ComponentResource):
     def __init__(self, name: str, args: KarpenterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ml-platform:karpenter:Karpenter", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        cluster = args.cluster
+        cluster, context = args.cluster, args.context
 
-        nodes = node_role(f"{name}-node", args.partition, args.node_ssm_access, parent=self)
+        nodes = node_role(f"{name}-node", context.partition, args.node_ssm_access, parent=self)
         node_access = aws.eks.AccessEntry(
             f"{name}-node", cluster_name=cluster.name, principal_arn=nodes.role.arn, type="EC2_LINUX", opts=child
         )
         # Karpenter finds the cluster security group by the discovery tag, as it finds subnets.
         aws.ec2.Tag(f"{name}-security-group-discovery", resource_id=cluster.security_group_id,
-                    key=DISCOVERY_TAG, value=args.cluster_name, opts=child)
+                    key=KARPENTER_DISCOVERY_TAG, value=context.cluster_name, opts=child)
 
         queue = aws.sqs.Queue(
             f"{name}-interruption",
-            name=args.cluster_name,
+            name=context.cluster_name,
             message_retention_seconds=QUEUE_RETENTION_SECONDS,
             sqs_managed_sse_enabled=True,
             opts=child,
@@ -107,41 +104,29 @@ class Karpenter(pulumi.ComponentResource):
                 opts=child,
             )
 
-        controller = aws.iam.Role(
+        documents = pulumi.Output.all(context.account_id, nodes.role.arn, queue.arn).apply(
+            lambda v: controller_policies(context.cluster_name, context.region, context.partition, v[0], v[1], v[2]))
+        controller = pod_identity_role(
             f"{name}-controller",
-            assume_role_policy=pod_identity_trust_policy(args.cluster_name, NAMESPACE, SERVICE_ACCOUNT),
-            opts=child,
-        )
-        documents = pulumi.Output.all(args.account_id, nodes.role.arn, queue.arn).apply(
-            lambda v: controller_policies(args.cluster_name, args.region, args.partition, v[0], v[1], v[2]))
-        policies = [
-            aws.iam.RolePolicy(
-                f"{name}-controller-{policy}",
-                role=controller.id,
-                policy=documents.apply(lambda docs, p=policy: policy_document(docs[p])),
-                opts=child,
-            )
-            for policy in ("node-lifecycle", "iam-integration", "eks-integration", "interruption",
-                           "resource-discovery")
-        ]
-        identity = aws.eks.PodIdentityAssociation(
-            f"{name}-controller",
-            cluster_name=cluster.name,
-            namespace=NAMESPACE,
-            service_account=SERVICE_ACCOUNT,
-            role_arn=controller.arn,
-            opts=child,
+            PodIdentityArgs(
+                context=context, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT,
+                inline_policies={
+                    f"{name}-controller-{policy}": documents.apply(lambda docs, p=policy: policy_document(docs[p]))
+                    for policy in ("node-lifecycle", "iam-integration", "eks-integration", "interruption",
+                                   "resource-discovery")},
+                associate_with=cluster.name,
+            ),
+            parent=self,
         )
 
-        on_cluster = pulumi.ResourceOptions(parent=self, provider=cluster.kubernetes_provider)
-        crds = KARPENTER_CRD.release(f"{name}-crd", NAMESPACE, {}, on_cluster)
-        release = KARPENTER.release(
+        kube_system = existing_namespace(NAMESPACE, cluster, parent=self)
+        crds = kube_system.chart(f"{name}-crd", KARPENTER_CRD, {})
+        release = kube_system.chart(
             f"{name}",
-            NAMESPACE,
-            helm_values(args.cluster_name, queue.name, args.settings.replicas, args.system_pool_name),
+            KARPENTER,
+            helm_values(context.cluster_name, queue.name, args.replicas, context.system_pool_name),
             # The controller starts only once it can read its queue and launch nodes as its role.
-            pulumi.ResourceOptions(parent=self, provider=cluster.kubernetes_provider,
-                                   depends_on=[crds, identity, *policies, node_access]),
+            depends_on=[crds, *controller.grants, node_access],
             skip_crds=True,
         )
 
@@ -150,16 +135,15 @@ class Karpenter(pulumi.ComponentResource):
             if pool.efa:
                 # EFA jobs need their nodes on one network spine: a cluster placement group in one AZ.
                 placement = aws.ec2.PlacementGroup(f"{name}-{pool_name}", strategy="cluster", opts=child).name
-            after_controller = pulumi.ResourceOptions(parent=self, provider=cluster.kubernetes_provider,
-                                                      depends_on=[release])
-            node_class = ec2_node_class(pool_name, pool, cluster_name=args.cluster_name, node_role=nodes.role.name,
-                                        ami_alias=args.settings.ami_alias, tags=args.tags, placement_group=placement)
-            custom_resource(f"{name}-{pool_name}-class", node_class, after_controller)
+            node_class = ec2_node_class(pool_name, pool, cluster_name=context.cluster_name, node_role=nodes.role.name,
+                                        ami_alias=args.ami_alias, tags=context.tags, placement_group=placement)
+            # The controller's webhooks validate these: they wait for it.
+            kube_system.custom_resource(f"{name}-{pool_name}-class", node_class, depends_on=[release])
             zones = list(args.availability_zones[:1]) if pool.efa else None
-            custom_resource(f"{name}-{pool_name}", node_pool(pool_name, pool, zones), after_controller)
+            kube_system.custom_resource(f"{name}-{pool_name}", node_pool(pool_name, pool, zones), depends_on=[release])
 
         self.queue_name = queue.name
-        self.controller_role_arn = controller.arn
+        self.controller_role_arn = controller.role.arn
         self.node_role_name = nodes.role.name
         self.register_outputs({"queue_name": self.queue_name, "controller_role_arn": self.controller_role_arn,
                                "node_role_name": self.node_role_name})

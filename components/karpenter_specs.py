@@ -12,14 +12,13 @@ from typing import Any
 
 import pulumi
 
-from components.node_group import ROOT_DEVICE
-from components.scheduling import pool_labels, pool_taints
-from infra.config.pools import NodePool
+from catalog.discovery import KARPENTER_DISCOVERY_TAG
+from catalog.node_launch import nodeclass_metadata_options, nodeclass_root_volume
+from catalog.pools import NodePool
+from catalog.scheduling import GPU_RESOURCE, pool_labels, pool_taints
 
 NODEPOOL_API = "karpenter.sh/v1"
 NODECLASS_API = "karpenter.k8s.aws/v1"
-DISCOVERY_TAG = "karpenter.sh/discovery"
-GPU_RESOURCE = "nvidia.com/gpu"
 
 
 def ec2_node_class(pool_name: str, pool: NodePool, *, cluster_name: str, node_role: pulumi.Input[str],
@@ -30,14 +29,11 @@ def ec2_node_class(pool_name: str, pool: NodePool, *, cluster_name: str, node_ro
         "role": node_role,
         # The al2023 alias resolves the NVIDIA variant for GPU instance types by itself.
         "amiSelectorTerms": [{"alias": ami_alias}],
-        "subnetSelectorTerms": [{"tags": {DISCOVERY_TAG: cluster_name}}],
-        "securityGroupSelectorTerms": [{"tags": {DISCOVERY_TAG: cluster_name}}],
+        "subnetSelectorTerms": [{"tags": {KARPENTER_DISCOVERY_TAG: cluster_name}}],
+        "securityGroupSelectorTerms": [{"tags": {KARPENTER_DISCOVERY_TAG: cluster_name}}],
         "associatePublicIPAddress": False,
-        "metadataOptions": {"httpEndpoint": "enabled", "httpProtocolIPv6": "disabled",
-                            "httpPutResponseHopLimit": 1, "httpTokens": "required"},
-        "blockDeviceMappings": [{"deviceName": ROOT_DEVICE, "ebs": {
-            "volumeSize": f"{pool.disk_size_gib}Gi", "volumeType": "gp3", "encrypted": True,
-            "deleteOnTermination": True}}],
+        "metadataOptions": nodeclass_metadata_options(),
+        "blockDeviceMappings": [nodeclass_root_volume(pool.disk_size_gib)],
         "tags": dict(tags),
     }
     if placement_group is not None:

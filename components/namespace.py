@@ -1,16 +1,24 @@
-"""A namespace the platform owns: Pod Security level plus default-deny networking with its allow-list.
+"""Where a component's Kubernetes objects go: a namespace on the cluster's provider, and pinned charts in it.
 
-A default-deny NetworkPolicy without its egress allow-list breaks every pod
-(no DNS, no API server), so the two are created together, here, once.
+A namespace the platform owns gets its Pod Security level and default-deny
+networking with its allow-list together, here, once: a default-deny
+NetworkPolicy without its egress allow-list breaks every pod (no DNS, no API
+server). `Scope` then installs pinned Helm charts and custom resources there
+as children of the component, on the cluster's provider, so they wait for
+the cluster to be ready without any `depends_on` of their own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+
+from catalog.charts import Chart
+from components.handles import ClusterHandle
 
 # The EKS Pod Identity agent answers credential requests on this link-local address.
 POD_IDENTITY_AGENT = "169.254.170.23/32"
@@ -20,11 +28,74 @@ POD_IDENTITY_AGENT = "169.254.170.23/32"
 class NamespaceArgs:
     name: str
     pod_security: str  # restricted | baseline | privileged
-    api_server_cidrs: Sequence[str]  # where the API server's endpoints live (VPC, service CIDR)
     aws_apis: bool = False  # pods call AWS APIs: Pod Identity agent + HTTPS out
 
 
-def network_policies(args: NamespaceArgs) -> dict[str, dict]:
+@dataclass(frozen=True)
+class Scope:
+    """A namespace on the cluster, and the options every object a component puts there carries."""
+
+    namespace: pulumi.Output[str]
+    opts: pulumi.ResourceOptions  # parent (the component) and the cluster's Kubernetes provider
+
+    def chart(self, resource_name: str, chart: Chart, values: Mapping[str, Any], *,
+              depends_on: Sequence[pulumi.Resource] = (), skip_crds: bool = False) -> k8s.helm.v3.Release:
+        """`chart` at its pinned version and repository, with `values`."""
+        return k8s.helm.v3.Release(
+            resource_name,
+            name=chart.name,
+            chart=f"{chart.repository}/{chart.name}" if chart.oci else chart.name,
+            version=chart.version,
+            repository_opts=None if chart.oci else {"repo": chart.repository},
+            namespace=self.namespace,
+            values=dict(values),
+            skip_crds=skip_crds,
+            # A failed upgrade leaves no half-installed objects behind.
+            cleanup_on_fail=True,
+            max_history=10,
+            opts=self._after(depends_on),
+        )
+
+    def custom_resource(self, resource_name: str, manifest: Mapping[str, Any], *,
+                        depends_on: Sequence[pulumi.Resource] = ()) -> k8s.apiextensions.CustomResource:
+        """A custom resource whose apiVersion/kind/metadata/spec come from a builder's manifest dict."""
+        return k8s.apiextensions.CustomResource(
+            resource_name, api_version=manifest["apiVersion"], kind=manifest["kind"],
+            metadata=manifest["metadata"], spec=manifest["spec"], opts=self._after(depends_on))
+
+    def _after(self, depends_on: Sequence[pulumi.Resource]) -> pulumi.ResourceOptions:
+        if not depends_on:
+            return self.opts
+        return pulumi.ResourceOptions.merge(self.opts, pulumi.ResourceOptions(depends_on=list(depends_on)))
+
+
+def existing_namespace(name: str, cluster: ClusterHandle, parent: pulumi.Resource) -> Scope:
+    """A namespace the cluster already has (kube-system), where upstream installs a component."""
+    return Scope(pulumi.Output.from_input(name),
+                 pulumi.ResourceOptions(parent=parent, provider=cluster.kubernetes_provider))
+
+
+def platform_namespace(resource_name: str, args: NamespaceArgs, cluster: ClusterHandle,
+                       parent: pulumi.Resource) -> Scope:
+    """Create the namespace and its network policies; the scope of everything put in it."""
+    opts = pulumi.ResourceOptions(parent=parent, provider=cluster.kubernetes_provider)
+    namespace = k8s.core.v1.Namespace(
+        resource_name,
+        metadata={"name": args.name, "labels": {
+            f"pod-security.kubernetes.io/{mode}": args.pod_security for mode in ("enforce", "audit", "warn")}},
+        opts=opts,
+    )
+    for policy, spec in network_policies(args, cluster.api_server_cidrs).items():
+        k8s.networking.v1.NetworkPolicy(
+            f"{resource_name}-{policy}",
+            metadata={"name": policy, "namespace": namespace.metadata.name},
+            spec=spec,
+            opts=opts,
+        )
+    return Scope(namespace.metadata.name, opts)
+
+
+def network_policies(args: NamespaceArgs, api_server_cidrs: Sequence[str]) -> dict[str, dict]:
     """Policy name -> spec: deny all, then allow DNS, the API server and (optionally) AWS APIs."""
     everything = {"podSelector": {}}
     policies = {
@@ -34,7 +105,7 @@ def network_policies(args: NamespaceArgs) -> dict[str, dict]:
                     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
             "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]},
         "allow-api-server": {**everything, "policyTypes": ["Egress"], "egress": [{
-            "to": [{"ipBlock": {"cidr": cidr}} for cidr in args.api_server_cidrs],
+            "to": [{"ipBlock": {"cidr": cidr}} for cidr in api_server_cidrs],
             "ports": [{"protocol": "TCP", "port": 443}]}]},
     }
     if args.aws_apis:
@@ -42,21 +113,3 @@ def network_policies(args: NamespaceArgs) -> dict[str, dict]:
             {"to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}], "ports": [{"protocol": "TCP", "port": 80}]},
             {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]}]}
     return policies
-
-
-def platform_namespace(resource_name: str, args: NamespaceArgs, opts: pulumi.ResourceOptions) -> k8s.core.v1.Namespace:
-    """The namespace and its network policies, all under `opts` (parent and provider)."""
-    namespace = k8s.core.v1.Namespace(
-        resource_name,
-        metadata={"name": args.name, "labels": {
-            f"pod-security.kubernetes.io/{mode}": args.pod_security for mode in ("enforce", "audit", "warn")}},
-        opts=opts,
-    )
-    for policy, spec in network_policies(args).items():
-        k8s.networking.v1.NetworkPolicy(
-            f"{resource_name}-{policy}",
-            metadata={"name": policy, "namespace": namespace.metadata.name},
-            spec=spec,
-            opts=opts,
-        )
-    return namespace

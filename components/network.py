@@ -9,10 +9,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from catalog.discovery import INTERNAL_ELB_TAG, KARPENTER_DISCOVERY_TAG, PUBLIC_ELB_TAG
+from catalog.subnets import plan_subnets
+from components.handles import PlatformContext
 from components.iam import policy_document, service_trust_policy
 from components.storage import PrivateBucket, PrivateBucketArgs
-from components.subnets import plan_subnets
-from infra.config import FlowLogs
 
 # Interface endpoints by config name; `s3` is a (free) gateway endpoint instead.
 INTERFACE_ENDPOINTS = {"ecr": ("ecr.api", "ecr.dkr"), "sts": ("sts",)}
@@ -20,14 +21,12 @@ INTERFACE_ENDPOINTS = {"ecr": ("ecr.api", "ecr.dkr"), "sts": ("sts",)}
 
 @dataclass(frozen=True)
 class NetworkArgs:
-    cluster_name: str
-    region: str
-    partition: str
-    account_id: pulumi.Input[str]
+    context: PlatformContext
     cidr: ipaddress.IPv4Network
     availability_zones: Sequence[str]
     nat_per_az: bool
-    flow_logs: FlowLogs
+    flow_logs_destination: str  # cloudwatch | s3
+    flow_logs_retention_days: int
     endpoints: Sequence[str]
     protect: bool
 
@@ -55,17 +54,17 @@ class Network(pulumi.ComponentResource):
             cidr_block=str(args.cidr),
             enable_dns_hostnames=True,
             enable_dns_support=True,
-            tags={"Name": args.cluster_name},
+            tags={"Name": args.context.cluster_name},
             opts=child,
         )
         igw = aws.ec2.InternetGateway(
-            f"{name}-igw", vpc_id=vpc.id, tags={"Name": args.cluster_name}, opts=child
+            f"{name}-igw", vpc_id=vpc.id, tags={"Name": args.context.cluster_name}, opts=child
         )
         public_rt = aws.ec2.RouteTable(
             f"{name}-public",
             vpc_id=vpc.id,
             routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": igw.id}],
-            tags={"Name": f"{args.cluster_name}-public"},
+            tags={"Name": f"{args.context.cluster_name}-public"},
             opts=child,
         )
 
@@ -77,7 +76,7 @@ class Network(pulumi.ComponentResource):
                 cidr_block=str(public_cidr),
                 availability_zone=az,
                 map_public_ip_on_launch=False,
-                tags={"Name": f"{args.cluster_name}-public-{az}", "kubernetes.io/role/elb": "1"},
+                tags={"Name": f"{args.context.cluster_name}-public-{az}", PUBLIC_ELB_TAG: "1"},
                 opts=child,
             )
             aws.ec2.RouteTableAssociation(
@@ -85,13 +84,13 @@ class Network(pulumi.ComponentResource):
             )
             public.append(public_subnet)
             if args.nat_per_az or not nats:
-                eip = aws.ec2.Eip(f"{name}-nat-{az}", domain="vpc", tags={"Name": f"{args.cluster_name}-nat-{az}"},
+                eip = aws.ec2.Eip(f"{name}-nat-{az}", domain="vpc", tags={"Name": f"{args.context.cluster_name}-nat-{az}"},
                                   opts=child)
                 nats.append(aws.ec2.NatGateway(
                     f"{name}-nat-{az}",
                     allocation_id=eip.id,
                     subnet_id=public_subnet.id,
-                    tags={"Name": f"{args.cluster_name}-nat-{az}"},
+                    tags={"Name": f"{args.context.cluster_name}-nat-{az}"},
                     # A NAT gateway needs the IGW attached before it can route.
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
                 ))
@@ -102,9 +101,9 @@ class Network(pulumi.ComponentResource):
                 availability_zone=az,
                 map_public_ip_on_launch=False,
                 tags={
-                    "Name": f"{args.cluster_name}-private-{az}",
-                    "kubernetes.io/role/internal-elb": "1",
-                    "karpenter.sh/discovery": args.cluster_name,
+                    "Name": f"{args.context.cluster_name}-private-{az}",
+                    INTERNAL_ELB_TAG: "1",
+                    KARPENTER_DISCOVERY_TAG: args.context.cluster_name,
                 },
                 opts=child,
             )
@@ -112,7 +111,7 @@ class Network(pulumi.ComponentResource):
                 f"{name}-private-{az}",
                 vpc_id=vpc.id,
                 routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": nats[-1].id}],
-                tags={"Name": f"{args.cluster_name}-private-{az}"},
+                tags={"Name": f"{args.context.cluster_name}-private-{az}"},
                 opts=child,
             )
             aws.ec2.RouteTableAssociation(
@@ -139,21 +138,20 @@ class Network(pulumi.ComponentResource):
         """All traffic, accepted and rejected, to CloudWatch or S3 with finite retention."""
         child = pulumi.ResourceOptions(parent=self)
         role_arn = None
-        if args.flow_logs.destination == "s3":
+        if args.flow_logs_destination == "s3":
             destination_type = "s3"
             destination = PrivateBucket(
                 f"{name}-flow-logs",
-                PrivateBucketArgs(account_id=args.account_id, partition=args.partition, region=args.region,
-                                  protect=args.protect, expire_days=args.flow_logs.retention_days,
-                                  log_delivery=True),
+                PrivateBucketArgs(context=args.context, protect=args.protect,
+                                  expire_days=args.flow_logs_retention_days, log_delivery=True),
                 opts=child,
             ).arn
         else:
             destination_type = "cloud-watch-logs"
             log_group = aws.cloudwatch.LogGroup(
                 f"{name}-flow-logs",
-                name=f"/aws/vpc/{args.cluster_name}/flow-logs",
-                retention_in_days=args.flow_logs.retention_days,
+                name=f"/aws/vpc/{args.context.cluster_name}/flow-logs",
+                retention_in_days=args.flow_logs_retention_days,
                 opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
             )
             destination = log_group.arn
@@ -189,7 +187,7 @@ class Network(pulumi.ComponentResource):
             aws.ec2.VpcEndpoint(
                 f"{name}-s3",
                 vpc_id=vpc.id,
-                service_name=f"com.amazonaws.{args.region}.s3",
+                service_name=f"com.amazonaws.{args.context.region}.s3",
                 vpc_endpoint_type="Gateway",
                 route_table_ids=[rt.id for rt in route_tables],
                 opts=child,
@@ -209,7 +207,7 @@ class Network(pulumi.ComponentResource):
             aws.ec2.VpcEndpoint(
                 f"{name}-{service.replace('.', '-')}",
                 vpc_id=vpc.id,
-                service_name=f"com.amazonaws.{args.region}.{service}",
+                service_name=f"com.amazonaws.{args.context.region}.{service}",
                 vpc_endpoint_type="Interface",
                 private_dns_enabled=True,
                 subnet_ids=[s.id for s in subnets],

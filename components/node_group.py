@@ -7,54 +7,32 @@ Karpenter's job (components/karpenter.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
-from components.scheduling import pool_labels, pool_taints
-from infra.config import NodePool
+from catalog.node_launch import launch_template_metadata_options, launch_template_root_volume
+from catalog.pools import NodePool
+from catalog.scheduling import pool_labels, pool_taints
+from components.handles import PlatformContext
 
 # AL2023 is the current EKS AMI family; the NVIDIA variant carries the driver and
 # container toolkit (the plain AMI has none, and the device plugin fails on it).
 AMI_TYPES = {False: "AL2023_x86_64_STANDARD", True: "AL2023_x86_64_NVIDIA"}
-ROOT_DEVICE = "/dev/xvda"  # AL2023 root volume
 CAPACITY_TYPES = {"on-demand": "ON_DEMAND", "spot": "SPOT"}  # config (Karpenter) spelling -> EKS API
 
 
 @dataclass(frozen=True)
 class ManagedNodeGroupArgs:
+    context: PlatformContext
     cluster_name: pulumi.Input[str]
     kubernetes_version: str
     node_role_arn: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[str]]
     pool_name: str
     pool: NodePool
-    # Default tags for instances and volumes: provider default_tags stop at the launch template.
-    instance_tags: Mapping[str, str]
-
-
-def metadata_options() -> dict:
-    """IMDSv2 only, one hop: pods cannot reach the node's credentials (they use Pod Identity)."""
-    return {
-        "http_endpoint": "enabled",
-        "http_tokens": "required",
-        "http_put_response_hop_limit": 1,
-        "instance_metadata_tags": "disabled",
-    }
-
-
-def root_volume(size_gib: int) -> dict:
-    return {
-        "device_name": ROOT_DEVICE,
-        "ebs": {
-            "volume_size": size_gib,
-            "volume_type": "gp3",
-            "encrypted": "true",
-            "delete_on_termination": "true",
-        },
-    }
 
 
 class ManagedNodeGroup(pulumi.ComponentResource):
@@ -66,13 +44,14 @@ class ManagedNodeGroup(pulumi.ComponentResource):
     def __init__(self, name: str, args: ManagedNodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ml-platform:node_pools:ManagedNodeGroup", name, None, opts)
         pool = args.pool
-        tags = {**args.instance_tags, "Name": f"{args.pool_name}-node"}
+        # Provider default_tags stop at the launch template: instances and volumes get them here.
+        tags = {**args.context.tags, "Name": f"{args.pool_name}-node"}
 
         template = aws.ec2.LaunchTemplate(
             f"{name}-lt",
             description=f"{args.pool_name} nodes",
-            metadata_options=metadata_options(),
-            block_device_mappings=[root_volume(pool.disk_size_gib)],
+            metadata_options=launch_template_metadata_options(),
+            block_device_mappings=[launch_template_root_volume(pool.disk_size_gib)],
             tag_specifications=[{"resource_type": kind, "tags": tags} for kind in ("instance", "volume")],
             update_default_version=True,
             opts=pulumi.ResourceOptions(parent=self),

@@ -12,16 +12,16 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.cluster import ClusterHandle
+from catalog.pools import NodePool
+from components.handles import ClusterHandle, PlatformContext
 from components.node_group import ManagedNodeGroup, ManagedNodeGroupArgs
-from infra.config import NodePool
 
 
 @dataclass(frozen=True)
 class NodePoolsArgs:
+    context: PlatformContext
     cluster: ClusterHandle
     pools: Mapping[str, NodePool]
-    instance_tags: Mapping[str, str]
 
 
 class NodePools(pulumi.ComponentResource):
@@ -35,13 +35,13 @@ class NodePools(pulumi.ComponentResource):
             pool_name: ManagedNodeGroup(
                 f"{name}-{pool_name}",
                 ManagedNodeGroupArgs(
+                    context=args.context,
                     cluster_name=args.cluster.name,
                     kubernetes_version=args.cluster.version,
                     node_role_arn=args.cluster.node_role_arn,
                     subnet_ids=args.cluster.private_subnet_ids,
                     pool_name=pool_name,
                     pool=pool,
-                    instance_tags=args.instance_tags,
                 ),
                 # Nodes join only once the cluster's networking addons exist.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.cluster.node_prerequisites)),

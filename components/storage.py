@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.handles import PlatformContext
 from components.iam import policy_document
 
 LOG_DELIVERY = "delivery.logs.amazonaws.com"
@@ -19,9 +20,7 @@ LOG_DELIVERY = "delivery.logs.amazonaws.com"
 
 @dataclass(frozen=True)
 class PrivateBucketArgs:
-    account_id: pulumi.Input[str]
-    partition: str
-    region: str
+    context: PlatformContext
     protect: bool
     expire_days: int | None = None
     log_delivery: bool = False  # let VPC flow logs (delivery.logs.amazonaws.com) write
@@ -81,14 +80,15 @@ class PrivateBucket(pulumi.ComponentResource):
         super().__init__("ml-platform:storage:PrivateBucket", name, None, opts)
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
         child = pulumi.ResourceOptions(parent=self)
+        context = args.context
 
         key = aws.kms.Key(
             f"{name}-key",
             description=f"{name} bucket encryption",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: key_policy(account, args.partition, args.log_delivery)),
+            policy=pulumi.Output.from_input(context.account_id).apply(
+                lambda account: key_policy(account, context.partition, args.log_delivery)),
             opts=stateful,
         )
         bucket = aws.s3.Bucket(f"{name}", force_destroy=False, opts=stateful)
@@ -120,8 +120,8 @@ class PrivateBucket(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=bucket.id,
-            policy=pulumi.Output.all(bucket.arn, args.account_id).apply(
-                lambda a: bucket_policy(a[0], a[1], args.region, args.partition, args.log_delivery)),
+            policy=pulumi.Output.all(bucket.arn, context.account_id).apply(
+                lambda a: bucket_policy(a[0], a[1], context.region, context.partition, args.log_delivery)),
             opts=child,
         )
         if args.expire_days:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from infra import offline
 from infra.config import ConfigError
-from infra.plan import render_cost, render_tree, write_record
+from infra.config.stack_file import ROOT
+from infra.render import render_cost, render_tree, write_record
 from policies import runner
 
 
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
                         ("check", "policy findings and the cost estimate only")):
         command = commands.add_parser(name, help=help_)
         command.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
-        command.add_argument("--cwd", type=Path, default=offline.ROOT,
+        command.add_argument("--cwd", type=Path, default=ROOT,
                              help="project directory holding Pulumi.<stack>.yaml (default: this project)")
         command.add_argument("--policy-pack-config", type=Path,
                              help="pack config JSON (default: policies/config.<stack>.json)")

@@ -20,16 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.config import PROJECT, ConfigError
+from infra.config import PROJECT
+from infra.config.stack_file import ROOT, read_stack_config
 
-ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "infra" / "__main__.py"
 ACCOUNT_ID = "111122223333"
 
@@ -75,46 +74,6 @@ class Recording:
         while parent is not None and not parent.type.startswith(f"{PROJECT}:"):
             parent = by_urn.get(parent.parent or "")
         return parent
-
-
-# --- reading the stack file ------------------------------------------------------------
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML loader that rejects duplicate keys, as the Pulumi CLI does."""
-
-
-def _mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise ConfigError(f"{Path(node.start_mark.name).name}: line {key_node.start_mark.line + 1}: "
-                              f"key {key!r} is defined twice")
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-
-
-def read_stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
-    """The `config:` map of Pulumi.<stack>.yaml; a clear error if the file is missing or malformed."""
-    path = root / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        known = sorted(p.name.split(".")[1] for p in root.glob("Pulumi.*.yaml"))
-        raise ConfigError(f"{path.name}: no such stack file; stacks here: {', '.join(known) or 'none'}")
-    try:
-        with path.open() as fh:
-            document = yaml.load(fh, Loader=_UniqueKeyLoader) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise ConfigError(f"{path.name}: {where}not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    config = document.get("config") if isinstance(document, dict) else None
-    if not isinstance(config, dict):
-        raise ConfigError(f"{path.name}: config: missing; the file needs a top-level `config:` map")
-    return config
 
 
 # --- the cloud's side --------------------------------------------------------------------

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from catalog.eks import RELEASES
 from components.cluster import Cluster, ClusterArgs
-from components.eks_release import RELEASES
 from components.gpu import Gpu, GpuArgs
+from components.handles import PlatformContext
 from components.iam import partition_of
 from components.karpenter import Karpenter, KarpenterArgs
 from components.network import Network, NetworkArgs
@@ -19,32 +20,34 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
     """Create every resource of the stack; return the stack outputs."""
     provider = aws.Provider("aws", region=cfg.region, default_tags={"tags": cfg.default_tags})
     on_aws = pulumi.ResourceOptions(providers=[provider])
-    partition = partition_of(cfg.region)
-    account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider)).account_id
+    system_name, system_pool = cfg.system_pool
+    context = PlatformContext(
+        cluster_name=cfg.cluster_name,
+        region=cfg.region,
+        partition=partition_of(cfg.region),
+        account_id=aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider)).account_id,
+        tags=cfg.default_tags,
+        system_pool_name=system_name,
+    )
 
     network = Network(
         "network",
         NetworkArgs(
-            cluster_name=cfg.cluster_name,
-            region=cfg.region,
-            partition=partition,
-            account_id=account_id,
+            context=context,
             cidr=cfg.network.cidr,
             availability_zones=cfg.network.availability_zones,
             nat_per_az=cfg.network.nat_gateways == "perAz",
-            flow_logs=cfg.network.flow_logs,
+            flow_logs_destination=cfg.network.flow_logs.destination,
+            flow_logs_retention_days=cfg.network.flow_logs.retention_days,
             endpoints=cfg.network.endpoints,
             protect=cfg.protect_stateful,
         ),
         opts=on_aws,
     )
-    system_name, system_pool = cfg.system_pool
     cluster = Cluster(
         "eks",
         ClusterArgs(
-            cluster_name=cfg.cluster_name,
-            region=cfg.region,
-            partition=partition,
+            context=context,
             release=RELEASES[cfg.cluster.version],
             private_subnet_ids=network.private_subnet_ids,
             vpc_cidr=str(cfg.network.cidr),
@@ -53,9 +56,7 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
             admin_principals=cfg.cluster.admin_principals,
             log_retention_days=cfg.cluster.log_retention_days,
             node_ssm_access=cfg.cluster.node_ssm_access,
-            system_pool_name=system_name,
             system_pool=system_pool,
-            instance_tags=cfg.default_tags,
             protect=cfg.protect_stateful,
         ),
         opts=on_aws,
@@ -63,24 +64,20 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
     if cfg.pools_by("managed"):
         NodePools(
             "pools",
-            NodePoolsArgs(cluster=cluster.handle, pools=cfg.pools_by("managed"), instance_tags=cfg.default_tags),
+            NodePoolsArgs(context=context, cluster=cluster.handle, pools=cfg.pools_by("managed")),
             opts=on_aws,
         )
     if cfg.karpenter is not None:
         Karpenter(
             "karpenter",
             KarpenterArgs(
+                context=context,
                 cluster=cluster.handle,
-                cluster_name=cfg.cluster_name,
-                region=cfg.region,
-                partition=partition,
-                account_id=account_id,
-                settings=cfg.karpenter,
+                replicas=cfg.karpenter.replicas,
+                ami_alias=cfg.karpenter.ami_alias,
                 pools=cfg.pools_by("karpenter"),
-                system_pool_name=system_name,
                 availability_zones=cfg.network.availability_zones,
                 node_ssm_access=cfg.cluster.node_ssm_access,
-                tags=cfg.default_tags,
             ),
             opts=on_aws,
         )
@@ -89,10 +86,9 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
         Gpu(
             "gpu",
             GpuArgs(
+                context=context,
                 cluster=cluster.handle,
                 pools=gpu_pools,
-                system_pool_name=system_name,
-                region=cfg.region,
                 dcgm_exporter=cfg.gpu.dcgm_exporter,
                 # No Prometheus operator (and so no ServiceMonitor CRD) in the stack yet.
                 service_monitor=False,

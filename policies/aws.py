@@ -9,7 +9,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from components.eks_release import RELEASES
+from catalog.eks import LOG_TYPES, RELEASES
 from policies.support import (
     ADVISORY,
     as_list,
@@ -26,7 +26,6 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 CLUSTER = "aws:eks/cluster:Cluster"
 BUCKET = "aws:s3/bucket:Bucket"
-LOG_TYPES = {"api", "audit", "authenticator", "controllerManager", "scheduler"}
 OPEN = {"0.0.0.0/0", "::/0"}
 
 
@@ -152,8 +151,8 @@ kms_key_rotation = resource_rule(
 
 eks_control_plane_logging = resource_rule(
     "eks-control-plane-logging", "EKS sends all five control-plane log types to CloudWatch.", CLUSTER,
-    lambda p, c: ([f"control-plane logs missing: {', '.join(sorted(LOG_TYPES - set(p.get('enabledClusterLogTypes') or [])))}"]
-                  if LOG_TYPES - set(p.get("enabledClusterLogTypes") or []) else []),
+    lambda p, c: ([f"control-plane logs missing: {', '.join(sorted(set(LOG_TYPES) - set(p.get('enabledClusterLogTypes') or [])))}"]
+                  if set(LOG_TYPES) - set(p.get("enabledClusterLogTypes") or []) else []),
     severity=Severity.MEDIUM, framework=cis("2.1.1", "Enable audit Logs"),
     remediation="Set enabledClusterLogTypes to api, audit, authenticator, controllerManager, scheduler.")
 
@@ -191,7 +190,7 @@ def _version(props: Mapping[str, Any], config: dict) -> Iterator[str]:
 eks_supported_version = resource_rule(
     "eks-supported-version", "The EKS version is in standard support.", CLUSTER, _version,
     severity=Severity.HIGH, framework=eks_bp("cluster-upgrades"),
-    remediation="Upgrade cluster.version to a release listed in components/eks_release.py in standard support.",
+    remediation="Upgrade cluster.version to a release listed in catalog/eks.py in standard support.",
     config={"today": {"type": ["string", "null"], "default": None,
                       "description": "Evaluate support as of this ISO date (default: today)."}})
 

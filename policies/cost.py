@@ -9,8 +9,18 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from policies.cost_model import NODE_GROUP, NODECLASS, NODEPOOL, estimate, gib, nodes_within_limits, requirement_values
-from policies.pricing import INSTANCES
+from catalog.instances import INSTANCES
+from catalog.prices import prices_for
+from policies.cost_model import (
+    NODE_GROUP,
+    NODECLASS,
+    NODEPOOL,
+    estimate,
+    gib,
+    nodes_within_limits,
+    requirement_values,
+    stack_region,
+)
 from policies.support import ADVISORY, REMEDIATE, eks_bp, of_type, resource_rule, settings, stack_rule
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -261,6 +271,18 @@ monthly_budget = stack_rule(
     remediation="Lower pool maxSize/limits, or raise monthlyBudgetUsd in the stack's policy config with approval.",
     config={"monthlyBudgetUsd": {"type": ["number", "null"], "default": None}})
 
+def _region_priced(resources, _config) -> Iterator[tuple[str, str | None]]:
+    book = prices_for(stack_region(resources))
+    if book.fallback_for:
+        yield (f"no prices are recorded for {book.fallback_for}: the estimate and the budget use {book.label}; "
+               f"record them with `mlp prices {book.fallback_for}`"), None
+
+
+region_priced = stack_rule(
+    "cost-region-priced", "The cost estimate uses the stack region's own prices.", _region_priced,
+    severity=Severity.LOW, level=ADVISORY, framework=eks_bp("cost-optimization"),
+    remediation="Run `mlp prices <region>` (AWS Price List API) and commit catalog/price_records/<region>.json.")
+
 eks_standard_support = resource_rule(
     "cost-eks-standard-support-only", "Clusters never slide into paid extended support.", "aws:eks/cluster:Cluster",
     lambda p, c: ([] if (p.get("upgradePolicy") or {}).get("supportType") == "STANDARD" else
@@ -270,5 +292,6 @@ eks_standard_support = resource_rule(
 
 RULES = [
     allowed_families, allowed_gpu_models, nodepool_limits, gpu_scale_to_zero, gpu_spot, max_pool_size, max_gpus,
-    ebs_volume_cap, nat_gateway_count, aws_required_tags, node_cost_tags, monthly_budget, eks_standard_support,
+    ebs_volume_cap, nat_gateway_count, aws_required_tags, node_cost_tags, monthly_budget, region_priced,
+    eks_standard_support,
 ]

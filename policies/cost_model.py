@@ -4,7 +4,8 @@ Baseline is the floor (managed groups at minSize, Karpenter pools empty);
 ceiling is the most the stack may cost (managed groups at maxSize, every
 Karpenter pool filled to its limits with its most expensive type). Input is
 the resources as a policy analyzer sees them (`PolicyResource`), so the same
-code runs in `pulumi preview --policy-pack` and offline.
+code runs in `pulumi preview --policy-pack` and offline. Prices are those of
+the region the stack's AWS provider names (catalog/prices.py).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from policies import pricing
-from policies.pricing import INSTANCES
+from catalog import prices as pricing
+from catalog.instances import INSTANCES
+from catalog.prices import PriceBook, prices_for
 
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
@@ -32,6 +34,7 @@ class Line:
 
 @dataclass
 class Estimate:
+    prices: PriceBook
     lines: list[Line] = field(default_factory=list)
 
     @property
@@ -49,11 +52,6 @@ class Estimate:
         """The largest lines by ceiling, for one-line messages."""
         lines = sorted(self.lines, key=lambda line: line.ceiling, reverse=True)[:top]
         return "; ".join(f"{line.item} ${line.baseline:,.0f}-${line.ceiling:,.0f}" for line in lines)
-
-
-def _hourly(instance_type: str, spot: bool) -> float:
-    price = INSTANCES[instance_type].on_demand_usd_per_hour
-    return price * (1 - pricing.SPOT_DISCOUNT) if spot else price
 
 
 def gib(size: Any) -> float:
@@ -82,9 +80,21 @@ def nodes_within_limits(spec: Mapping[str, Any]) -> dict[str, float]:
                             if t in INSTANCES)}
 
 
+def stack_region(resources: Sequence[Any]) -> str | None:
+    """The region the stack's AWS resources go to: the `region` of their AWS provider."""
+    for resource in resources:
+        provider = resource.provider
+        if provider is not None and provider.resource_type == "pulumi:providers:aws":
+            region = provider.props.get("region")
+            if isinstance(region, str) and region:
+                return region
+    return None
+
+
 def estimate(resources: Sequence[Any]) -> Estimate:
-    """Monthly USD, baseline and ceiling, with one line per cost driver."""
-    est = Estimate()
+    """Monthly USD, baseline and ceiling, with one line per cost driver, at the stack region's prices."""
+    book = prices_for(stack_region(resources))
+    est = Estimate(book)
     hours = pricing.HOURS_PER_MONTH
     by_type: dict[str, list[Any]] = {}
     for resource in resources:
@@ -92,22 +102,22 @@ def estimate(resources: Sequence[Any]) -> Estimate:
 
     for cluster in by_type.get("aws:eks/cluster:Cluster", []):
         support = (cluster.props.get("upgradePolicy") or {}).get("supportType", "EXTENDED")
-        est.add(f"EKS control plane {cluster.name}", pricing.EKS_CLUSTER_HOUR[support] * hours)
+        est.add(f"EKS control plane {cluster.name}", book.eks_cluster_hour[support] * hours)
 
     templates = {r.urn: r for r in by_type.get(LAUNCH_TEMPLATE, [])}
     for group in by_type.get(NODE_GROUP, []):
         props = group.props
         scaling = props.get("scalingConfig") or {}
         spot = props.get("capacityType") == "SPOT"
-        types_ = [t for t in props.get("instanceTypes") or [] if t in INSTANCES]
+        types_ = [t for t in props.get("instanceTypes") or [] if t in book.instances]
         if not types_:
             continue
-        cheapest = min(_hourly(t, spot) for t in types_)
-        dearest = max(_hourly(t, spot) for t in types_)
+        cheapest = min(book.hourly(t, spot) for t in types_)
+        dearest = max(book.hourly(t, spot) for t in types_)
         volume = sum(_root_volume_gib(templates[d.urn].props.get("blockDeviceMappings"))
                      for d in group.property_dependencies.get("launchTemplate", []) if d.urn in templates)
         low, high = float(scaling.get("minSize", 0)), float(scaling.get("maxSize", 0))
-        node_month = volume * pricing.EBS_GP3_GB_MONTH
+        node_month = volume * book.ebs_gp3_gb_month
         est.add(f"node group {group.name}", low * (cheapest * hours + node_month),
                 high * (dearest * hours + node_month))
 
@@ -117,33 +127,35 @@ def estimate(resources: Sequence[Any]) -> Estimate:
         node_class = classes.get(pool.props.get("spec", {}).get("template", {}).get("spec", {})
                                  .get("nodeClassRef", {}).get("name"))
         volume = _root_volume_gib(node_class.props.get("spec", {}).get("blockDeviceMappings")) if node_class else 0
-        est.add(f"Karpenter pool {name}", 0.0, nodepool_ceiling(pool.props.get("spec", {}), volume))
+        est.add(f"Karpenter pool {name}", 0.0, nodepool_ceiling(pool.props.get("spec", {}), volume, book))
 
     nats = by_type.get("aws:ec2/natGateway:NatGateway", [])
     if nats:
         est.add(f"NAT gateways x{len(nats)}",
-                len(nats) * pricing.NAT_GATEWAY_HOUR * hours + pricing.NAT_GB_PER_MONTH * pricing.NAT_GATEWAY_GB)
+                len(nats) * book.nat_gateway_hour * hours + pricing.NAT_GB_PER_MONTH * book.nat_gateway_gb)
     interface = [e for e in by_type.get("aws:ec2/vpcEndpoint:VpcEndpoint", [])
                  if e.props.get("vpcEndpointType") == "Interface"]
     if interface:
         az_hours = sum(len(e.props.get("subnetIds") or []) for e in interface) * hours
-        est.add(f"interface endpoints x{len(interface)}", az_hours * pricing.INTERFACE_ENDPOINT_AZ_HOUR)
+        est.add(f"interface endpoints x{len(interface)}", az_hours * book.interface_endpoint_az_hour)
     logs = by_type.get("aws:cloudwatch/logGroup:LogGroup", [])
     if logs:
-        est.add(f"log ingestion x{len(logs)}", len(logs) * pricing.LOG_GB_PER_MONTH * pricing.LOG_INGESTION_GB)
+        est.add(f"log ingestion x{len(logs)}", len(logs) * pricing.LOG_GB_PER_MONTH * book.log_ingestion_gb)
     keys = by_type.get("aws:kms/key:Key", [])
     if keys:
-        est.add(f"KMS keys x{len(keys)}", len(keys) * pricing.KMS_KEY_MONTH)
+        est.add(f"KMS keys x{len(keys)}", len(keys) * book.kms_key_month)
     return est
 
 
-def nodepool_ceiling(spec: Mapping[str, Any], volume_gib: float) -> float:
+def nodepool_ceiling(spec: Mapping[str, Any], volume_gib: float, book: PriceBook) -> float:
     """The most a NodePool can cost in a month: its limits filled with its dearest instance type."""
     spot = "on-demand" not in (requirement_values(spec, "karpenter.sh/capacity-type") or ["on-demand"])
     worst = 0.0
     for name, nodes in nodes_within_limits(spec).items():
         if math.isinf(nodes):
             return math.inf
-        monthly = nodes * (_hourly(name, spot) * pricing.HOURS_PER_MONTH + volume_gib * pricing.EBS_GP3_GB_MONTH)
+        if name not in book.instances:
+            continue
+        monthly = nodes * (book.hourly(name, spot) * pricing.HOURS_PER_MONTH + volume_gib * book.ebs_gp3_gb_month)
         worst = max(worst, monthly)
     return worst

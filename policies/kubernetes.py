@@ -13,7 +13,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from components.scheduling import GPU_TAINT
+from catalog.scheduling import GPU_TAINT
 from policies.support import ADVISORY, cis, eks_bp, of_type, resource_rule, stack_rule
 
 WORKLOADS = ["kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet",
@@ -163,7 +163,7 @@ image_pinned = workload_rule(
 gpu_toleration = workload_rule(
     "k8s-gpu-requests-tolerate-gpu-taint", "Pods that request GPUs tolerate the GPU taint.", _gpu_toleration,
     severity=Severity.MEDIUM, framework=eks_bp("aiml-compute"),
-    remediation="Add the toleration nvidia.com/gpu=present:NoSchedule (components/scheduling.GPU_TAINT).")
+    remediation="Add the toleration nvidia.com/gpu=present:NoSchedule (catalog/scheduling.GPU_TAINT).")
 no_literal_secrets_in_env = workload_rule(
     "k8s-no-literal-secret-env", "Secrets reach containers from Secrets, not literal env values.", _secret_env,
     severity=Severity.HIGH, framework=cis("4.4.1", "Prefer using secrets as files over secrets as environment "

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from infra import offline
+from infra.config.stack_file import read_stack_config
 from infra.offline import Recording, Resource
 
 
@@ -24,7 +25,7 @@ def prod() -> Recording:
 
 def run_variant(root, name: str, base: str, mutate) -> Recording:
     """Run the program with `base`'s stack file changed by `mutate`, written as Pulumi.<name>.yaml under root."""
-    config = offline.read_stack_config(base)
+    config = read_stack_config(base)
     mutate(config)
     (root / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))
     return offline.run(name, root)
@@ -57,7 +58,7 @@ def raw_config():
 
     def load(stack: str) -> dict[str, Any]:
         if stack not in cache:
-            cache[stack] = offline.read_stack_config(stack)
+            cache[stack] = read_stack_config(stack)
         return copy.deepcopy(cache[stack])
 
     return load

@@ -7,8 +7,7 @@ import json
 import pytest
 from conftest import node_group
 
-from components.cluster import LOG_TYPES
-from components.eks_release import RELEASES
+from catalog.eks import LOG_TYPES, RELEASES
 
 CLUSTER = "aws:eks/cluster:Cluster"
 ADDON = "aws:eks/addon:Addon"

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from infra import offline
 from infra.config import ConfigError, PlatformConfig, parse
+from infra.config.stack_file import read_stack_config
 
 Mutation = Callable[[dict[str, Any]], None]
 
@@ -81,7 +81,7 @@ BAD = {
         "cluster.serviceCidr 10.20.128.0/20 overlaps network.cidr 10.20.0.0/16"),
     "unknown instance type": (
         _set("ml-platform:nodePools.cpu.instanceTypes", ["c6i.xlarge", "c9z.mega"]),
-        "ml-platform:nodePools.cpu.instanceTypes: unknown instance type c9z.mega; allowed (policies/pricing.py): "),
+        "ml-platform:nodePools.cpu.instanceTypes: unknown instance type c9z.mega; allowed (catalog/instances.py): "),
     "instance type of the wrong GPU for the role": (
         _set("ml-platform:nodePools.inference.instanceTypes", ["p4d.24xlarge"]),
         "ml-platform:nodePools.inference: role inference runs A10G, L4; p4d.24xlarge does not fit"),
@@ -240,19 +240,19 @@ def test_duplicate_yaml_key_is_rejected(tmp_path):
     (tmp_path / "Pulumi.dup.yaml").write_text(
         "config:\n  ml-platform:network:\n    cidr: 10.0.0.0/16\n  ml-platform:network:\n    cidr: 10.1.0.0/16\n")
     with pytest.raises(ConfigError, match=r"^Pulumi.dup.yaml: line 4: key 'ml-platform:network' is defined twice$"):
-        offline.read_stack_config("dup", tmp_path)
+        read_stack_config("dup", tmp_path)
 
 
 def test_missing_stack_file_names_the_stacks_that_exist(tmp_path):
     (tmp_path / "Pulumi.dev.yaml").write_text("config: {}\n")
     with pytest.raises(ConfigError, match=r"^Pulumi.qa.yaml: no such stack file; stacks here: dev$"):
-        offline.read_stack_config("qa", tmp_path)
+        read_stack_config("qa", tmp_path)
 
 
 def test_broken_yaml_names_the_line(tmp_path):
     (tmp_path / "Pulumi.bad.yaml").write_text("config:\n  aws:region: [us-east-1\n")
     with pytest.raises(ConfigError, match=r"^Pulumi.bad.yaml: line \d+: not valid YAML"):
-        offline.read_stack_config("bad", tmp_path)
+        read_stack_config("bad", tmp_path)
 
 
 def _models(model, seen=None):

@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from components.charts import KARPENTER
+from catalog.charts import KARPENTER
 
 SCHEMAS = Path(__file__).parent / "schemas"
 KINDS = {

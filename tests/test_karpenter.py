@@ -7,8 +7,8 @@ import json
 import pytest
 
 from components.karpenter_iam import INTERRUPTION_EVENTS, INTERRUPTION_QUEUE_ACTIONS
-from infra import offline
 from infra.config import parse
+from infra.config.stack_file import read_stack_config
 
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
@@ -16,7 +16,7 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
 def _config(name):
-    return parse(offline.read_stack_config(name), stack=name)
+    return parse(read_stack_config(name), stack=name)
 
 
 def _node_pools(recording):

@@ -7,15 +7,15 @@ import json
 
 import pytest
 
-from infra import offline
 from infra.config import parse
+from infra.config.stack_file import read_stack_config
 
 SUBNET = "aws:ec2/subnet:Subnet"
 NAT = "aws:ec2/natGateway:NatGateway"
 
 
 def _config(stack):
-    return parse(offline.read_stack_config(stack), stack=stack)
+    return parse(read_stack_config(stack), stack=stack)
 
 
 def test_one_private_and_one_public_subnet_per_az(stack):

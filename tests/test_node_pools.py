@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from conftest import launch_template, node_group
 
-from infra import offline
 from infra.config import parse
+from infra.config.stack_file import read_stack_config
 
 POOLS = ["system", "cpu", "training", "inference"]
 
@@ -26,7 +26,7 @@ def test_every_managed_pool_exists_with_its_sizes_and_types(managed):
 @pytest.mark.parametrize("stack_name", ["dev", "prod"])
 def test_system_pool_sizes_come_from_config(stack_name, dev, prod):
     recording = {"dev": dev, "prod": prod}[stack_name]
-    cfg = parse(offline.read_stack_config(stack_name), stack=stack_name).node_pools["system"]
+    cfg = parse(read_stack_config(stack_name), stack=stack_name).node_pools["system"]
     group = node_group(recording, "system").inputs
     assert group["scalingConfig"] == {"minSize": cfg.min_size, "desiredSize": cfg.desired, "maxSize": cfg.max_size}
     assert group["instanceTypes"] == cfg.instance_types

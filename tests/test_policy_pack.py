@@ -78,6 +78,7 @@ ROSTER = [
     ("aws-required-tags", "remediate"),
     ("cost-node-tags", "mandatory"),
     ("cost-monthly-budget", "mandatory"),
+    ("cost-region-priced", "advisory"),
     ("cost-eks-standard-support-only", "mandatory"),
 ]
 

@@ -241,6 +241,8 @@ CASES: dict[str, Case] = {
     "cost-monthly-budget": Case(stack("dev"), lambda rs: nodepool(rs)["limits"].update(
         **{"nvidia.com/gpu": "160", "cpu": "1920", "memory": "23040Gi"}),
         "monthly ceiling $", {"monthlyBudgetUsd": 25000}),
+    "cost-region-priced": Case(stack("dev"), lambda rs: pick(rs, "pulumi:providers:aws").inputs.update(
+        region="mx-central-1"), "no prices are recorded for mx-central-1: the estimate and the budget use us-east-1"),
     "cost-eks-standard-support-only": Case(stack("dev"), lambda rs: pick(rs, CLUSTER).inputs.pop("upgradePolicy"),
                                            "upgradePolicy.supportType is not STANDARD"),
 }

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.subnets import SubnetPlanError, plan_subnets
+from catalog.subnets import SubnetPlanError, plan_subnets
 
 private_vpcs = st.builds(
     lambda base, prefix: ipaddress.IPv4Network(f"{base}/{prefix}", strict=False),

@@ -6,12 +6,12 @@ Errors are collected and reported together, one line each, naming the file,
 the key path as written in YAML, what was given and what is allowed.
 """
 
+from catalog.pools import Disruption, Limits, NodePool
 from infra.config.base import PROJECT, ConfigError
 from infra.config.cluster import Cluster
 from infra.config.loading import load, parse
 from infra.config.network import FlowLogs, Network, Tags
 from infra.config.platform import Gpu, Karpenter, PlatformConfig
-from infra.config.pools import Disruption, Limits, NodePool
 
 __all__ = ["PROJECT", "Cluster", "ConfigError", "Disruption", "FlowLogs", "Gpu", "Karpenter", "Limits", "Network",
            "NodePool", "PlatformConfig", "Tags", "load", "parse"]

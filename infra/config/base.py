@@ -1,4 +1,4 @@
-"""Shared pieces of the config models: the base model, the error type, common types."""
+"""Shared pieces of the config models: the error type, common types and checks."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import ipaddress
 from typing import Annotated
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 PROJECT = "ml-platform"
 
@@ -20,21 +19,16 @@ class ConfigError(pulumi.RunError):
     """Bad stack configuration. Pulumi prints a RunError without a traceback."""
 
 
-class Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
-    )
-
-
 def private_network(value: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
     if not value.is_private:
         raise ValueError(f"must be a private (RFC 1918) range, got {value}")
     return value
 
 
-def retention(days: int) -> int:
+def retention(days: int, key: str = "") -> int:
+    """`days`, or a ValueError (its message led by `key`) when CloudWatch has no such retention period."""
     if days not in LOG_RETENTION_DAYS:
-        raise ValueError(f"{days} is not a CloudWatch retention period; allowed: "
+        raise ValueError(f"{key}{days} is not a CloudWatch retention period; allowed: "
                          f"{', '.join(map(str, LOG_RETENTION_DAYS))}")
     return days
 

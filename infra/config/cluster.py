@@ -7,8 +7,9 @@ import re
 
 from pydantic import Field, field_validator
 
-from components.eks_release import RELEASES
-from infra.config.base import Cidr, Model, private_network, retention
+from catalog.eks import RELEASES
+from catalog.model import Model, distinct
+from infra.config.base import Cidr, private_network, retention
 
 IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 
@@ -56,9 +57,7 @@ class Cluster(Model):
         for arn in principals:
             if not IAM_PRINCIPAL.match(arn):
                 raise ValueError(f"{arn!r} is not an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)")
-        names = [arn.rsplit("/", 1)[1] for arn in principals]
-        if len(set(names)) != len(names):
-            raise ValueError(f"admin principals must have distinct names, got {names}")
+        distinct([arn.rsplit("/", 1)[1] for arn in principals], "admin principal names")
         return principals
 
     @field_validator("service_cidr")

@@ -6,8 +6,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from components.subnets import SubnetPlanError, plan_subnets
-from infra.config.base import LOG_RETENTION_DAYS, Cidr, Model, private_network
+from catalog.model import Model, distinct
+from catalog.subnets import SubnetPlanError, plan_subnets
+from infra.config.base import Cidr, private_network, retention
 
 
 class Tags(Model):
@@ -28,11 +29,8 @@ class FlowLogs(Model):
 
     @model_validator(mode="after")
     def _retention_allowed(self) -> FlowLogs:
-        if self.destination == "cloudwatch" and self.retention_days not in LOG_RETENTION_DAYS:
-            raise ValueError(
-                f"retentionDays {self.retention_days} is not a CloudWatch retention period; "
-                f"allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}"
-            )
+        if self.destination == "cloudwatch":
+            retention(self.retention_days, "retentionDays ")
         if self.retention_days < 1:
             raise ValueError(f"retentionDays must be >= 1 (got {self.retention_days})")
         return self
@@ -57,17 +55,12 @@ class Network(Model):
     @field_validator("availability_zones")
     @classmethod
     def _unique_azs(cls, azs: list[str]) -> list[str]:
-        duplicates = sorted({az for az in azs if azs.count(az) > 1})
-        if duplicates:
-            raise ValueError(f"availability zones must be unique, {', '.join(duplicates)} repeated")
-        return azs
+        return distinct(azs, "availability zones")
 
     @field_validator("endpoints")
     @classmethod
     def _unique_endpoints(cls, endpoints: list[str]) -> list[str]:
-        if len(set(endpoints)) != len(endpoints):
-            raise ValueError(f"endpoints must be unique, got {endpoints}")
-        return endpoints
+        return distinct(endpoints, "endpoints")
 
     @model_validator(mode="after")
     def _subnets_fit(self) -> Network:

@@ -6,10 +6,11 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
-from infra.config.base import PROJECT, Model
+from catalog.model import Model
+from catalog.pools import NodePool
+from infra.config.base import PROJECT
 from infra.config.cluster import Cluster
 from infra.config.network import Network, Tags
-from infra.config.pools import NodePool
 
 POOL_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$")
 # A dated AL2023 release (awslabs/amazon-eks-ami): `@latest` would roll every node,

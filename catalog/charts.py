@@ -2,17 +2,12 @@
 
 The values each release sets are checked in tests against the chart's own
 values.yaml, vendored under tests/charts/<name>-<version>/ (Helm silently
-ignores a key the chart does not have).
+ignores a key the chart does not have). components/helm.py installs them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import pulumi
-import pulumi_kubernetes as k8s
 
 
 @dataclass(frozen=True)
@@ -22,23 +17,9 @@ class Chart:
     repository: str  # an https Helm repository, or an oci:// registry path
     source: str  # where the version was read upstream
 
-    def release(self, resource_name: str, namespace: pulumi.Input[str], values: Mapping[str, Any],
-                opts: pulumi.ResourceOptions, skip_crds: bool = False) -> k8s.helm.v3.Release:
-        oci = self.repository.startswith("oci://")
-        return k8s.helm.v3.Release(
-            resource_name,
-            name=self.name,
-            chart=f"{self.repository}/{self.name}" if oci else self.name,
-            version=self.version,
-            repository_opts=None if oci else {"repo": self.repository},
-            namespace=namespace,
-            values=dict(values),
-            skip_crds=skip_crds,
-            # A failed upgrade leaves no half-installed objects behind.
-            cleanup_on_fail=True,
-            max_history=10,
-            opts=opts,
-        )
+    @property
+    def oci(self) -> bool:
+        return self.repository.startswith("oci://")
 
 
 KARPENTER_CRD = Chart("karpenter-crd", "1.14.1", "oci://public.ecr.aws/karpenter",

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.config.pools import NodePool
-from policies.pricing import INSTANCES
+from catalog.instances import INSTANCES
+from catalog.pools import NodePool
 
+GPU_RESOURCE = "nvidia.com/gpu"
 POOL_LABEL = "ml-platform/pool"
 ROLE_LABEL = "ml-platform/role"
 GPU_MODEL_LABEL = "ml-platform/gpu-model"

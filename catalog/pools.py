@@ -3,7 +3,7 @@
 A pool is provisioned either as an EKS managed node group (`managed`: fixed
 size, for the system pool) or by Karpenter (`karpenter`: scales from zero on
 demand). Sizes, limits and instance choices are checked against the instance
-table in policies/pricing.py, so a pool that could never launch a node is a
+table in catalog/instances.py, so a pool that could never launch a node is a
 config error, not a pod stuck Pending.
 """
 
@@ -14,13 +14,12 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from infra.config.base import Model
-from policies.pricing import INSTANCES
+from catalog.instances import FAMILIES, INSTANCES
+from catalog.model import Model, distinct
 
 # EKS managed node groups hold at most 450 nodes (EKS service quotas).
 MAX_NODES_PER_GROUP = 450
 DURATION = re.compile(r"^(([0-9]+(s|m|h))+|Never)$")  # Karpenter v1 NodePool duration pattern
-FAMILIES = sorted({name.split(".", 1)[0] for name in INSTANCES})
 
 # Which GPU models each pool role may run; H100 (p5) only with allowH100.
 ROLE_GPU_MODELS: dict[str, frozenset[str | None]] = {
@@ -81,10 +80,10 @@ class NodePool(Model):
     provisioner: Literal["managed", "karpenter"] = Field(
         "managed", description="`managed`: a fixed-size EKS managed node group; `karpenter`: scales on demand."
     )
-    instance_types: list[str] = Field(default_factory=list, description="EC2 instance types, from policies/pricing.py.")
+    instance_types: list[str] = Field(default_factory=list, description="EC2 instance types, from catalog/instances.py.")
     instance_families: list[str] = Field(
         default_factory=list,
-        description="Instance families (c6i, g5, ...): every size of the family in policies/pricing.py.")
+        description="Instance families (c6i, g5, ...): every size of the family in catalog/instances.py.")
     capacity_types: list[Literal["on-demand", "spot"]] = Field(
         default_factory=lambda: ["on-demand"],
         description="on-demand and/or spot; Karpenter takes spot first when both are allowed.")
@@ -111,11 +110,9 @@ class NodePool(Model):
         unknown = [t for t in types_ if t not in INSTANCES]
         if unknown:
             raise ValueError(
-                f"unknown instance type {', '.join(unknown)}; allowed (policies/pricing.py): {', '.join(INSTANCES)}"
+                f"unknown instance type {', '.join(unknown)}; allowed (catalog/instances.py): {', '.join(INSTANCES)}"
             )
-        if len(set(types_)) != len(types_):
-            raise ValueError(f"instance types must be unique, got {types_}")
-        return types_
+        return distinct(types_, "instance types")
 
     @field_validator("instance_families")
     @classmethod
@@ -128,9 +125,9 @@ class NodePool(Model):
     @field_validator("capacity_types")
     @classmethod
     def _capacity(cls, types_: list[str]) -> list[str]:
-        if not types_ or len(set(types_)) != len(types_):
-            raise ValueError(f"list on-demand and/or spot once each, got {types_}")
-        return types_
+        if not types_:
+            raise ValueError("list on-demand and/or spot")
+        return distinct(types_, "capacity types")
 
     @model_validator(mode="after")
     def _consistent(self) -> NodePool:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from infra.offline import Recording, Resource
 from policies.cost_model import estimate
-from policies.pricing import PRICES_DATE, PRICES_REGION
 from policies.runner import policy_resources
 
 COMPONENT_PREFIX = "ml-platform:"
@@ -66,7 +65,7 @@ def render_cost(recording: Recording) -> str:
     resources, _ = policy_resources(recording.resources)
     est = estimate(resources)
     width = max((len(line.item) for line in est.lines), default=0)
-    lines = [f"monthly cost estimate (USD, {PRICES_REGION} prices of {PRICES_DATE}): "
+    lines = [f"monthly cost estimate (USD, {est.prices.label}): "
              f"baseline ${est.baseline:,.0f}, ceiling ${est.ceiling:,.0f}"]
     lines += [f"  {line.item:<{width}}  ${line.baseline:>10,.0f}  ${line.ceiling:>10,.0f}"
               for line in sorted(est.lines, key=lambda line: line.ceiling, reverse=True)]

@@ -2,7 +2,8 @@
 
 Addon versions move in lock-step with the Kubernetes version: a version
 absent here is rejected by config validation rather than installed with
-guessed addons. Before bumping, confirm each pin with
+guessed addons. The cluster component installs these pins; the policy pack
+judges support dates from them. Before bumping, confirm each pin with
 `aws eks describe-addon-versions --kubernetes-version <v> --addon-name <addon>`.
 
 Sources (read 2026-11-23):
@@ -21,6 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from types import MappingProxyType
+
+# Control-plane log types EKS can send to CloudWatch; the cluster enables all, a policy requires all.
+LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 
 
 @dataclass(frozen=True)

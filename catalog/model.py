@@ -1,0 +1,20 @@
+"""The base of every typed spec and config model: frozen, unknown keys refused, camelCase in YAML."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+
+def distinct(values: list, what: str) -> list:
+    """`values` unchanged, or a ValueError naming the repeated ones."""
+    repeated = sorted({str(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"{what} must be unique, {', '.join(repeated)} repeated")
+    return values
