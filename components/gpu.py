@@ -1,7 +1,7 @@
 """GPU enablement: the NVIDIA device plugin (with GPU feature discovery), DCGM exporter, EFA plugin.
 
 Every DaemonSet here derives its tolerations and node selection from
-components/scheduling.py, the module the pools take their taints and labels
+catalog/scheduling.py, the module the pools take their taints and labels
 from, so the plugin always lands on exactly the nodes the GPU pools create.
 GPU pools must use the NVIDIA AL2023 AMI variant (managed: AL2023_x86_64_NVIDIA;
 Karpenter: the al2023 alias resolves it): the plain AMI has no driver and the

@@ -12,18 +12,26 @@ from pulumi_policy import Severity
 from catalog.instances import INSTANCES
 from catalog.prices import prices_for
 from policies.cost_model import (
-    NODE_GROUP,
-    NODECLASS,
-    NODEPOOL,
     estimate,
     gib,
     nodes_within_limits,
     requirement_values,
     stack_region,
 )
-from policies.support import ADVISORY, REMEDIATE, eks_bp, of_type, resource_rule, settings, stack_rule
+from policies.support import (
+    ADVISORY,
+    LAUNCH_TEMPLATE,
+    NODE_GROUP,
+    NODECLASS,
+    NODEPOOL,
+    REMEDIATE,
+    eks_bp,
+    of_type,
+    resource_rule,
+    settings,
+    stack_rule,
+)
 
-LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 REQUIRED_TAGS = ["environment", "project", "owner", "cost-center"]
 # AWS resource types of this program that take tags (the others are attachments and configs).
 TAGGABLE = {

@@ -18,11 +18,7 @@ from typing import Any
 from catalog import prices as pricing
 from catalog.instances import INSTANCES
 from catalog.prices import PriceBook, prices_for
-
-NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
-NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
-NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
-LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+from policies.support import LAUNCH_TEMPLATE, NODE_GROUP, NODECLASS, NODEPOOL
 
 
 @dataclass(frozen=True)

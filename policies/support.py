@@ -27,6 +27,15 @@ REMEDIATE = EnforcementLevel.REMEDIATE
 
 DOCS = "https://github.com/ml-platform/ml-platform/blob/main/docs/policies.md"
 
+# Type tokens more than one rule module judges.
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
+NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+CLUSTER = "aws:eks/cluster:Cluster"
+# Sources that mean "the whole internet".
+OPEN = {"0.0.0.0/0", "::/0"}
+
 
 def cis(control: str, title: str) -> PolicyComplianceFramework:
     return PolicyComplianceFramework(name="CIS Amazon EKS Benchmark", version="1.8.0", reference=control,
@@ -87,6 +96,18 @@ def settings(given: Mapping[str, Any] | None, schema: dict[str, dict] | None) ->
     merged = {key: prop.get("default") for key, prop in (schema or {}).items()}
     merged.update({k: v for k, v in (given or {}).items() if k != "enforcementLevel"})
     return merged
+
+
+def each_has(target_type: str, attached_type: str, prop: str, ok: Any, problem: str):
+    """Stack check: every `target_type` resource has an `attached_type` resource whose `prop`
+    comes from it (engine property dependencies, so it works before IDs are known) satisfying `ok`."""
+
+    def check(resources, _config) -> Iterator[tuple[str, str | None]]:
+        attached = of_type(resources, attached_type)
+        for target in of_type(resources, target_type):
+            if not any(ok(a.props) for a in attached if depends_on(a, prop, target)):
+                yield problem.format(name=target.name), target.urn
+    return check
 
 
 def of_type(resources: Sequence[Any], type_: str) -> list[Any]:

@@ -1,0 +1,117 @@
+"""Data at rest and in transit: KMS keys, S3 buckets, SQS queues, log retention."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import Severity
+
+from policies.support import (
+    cis,
+    each_has,
+    eks_bp,
+    resource_rule,
+    stack_rule,
+    statements,
+)
+
+BUCKET = "aws:s3/bucket:Bucket"
+
+kms_key_rotation = resource_rule(
+    "kms-key-rotation", "Customer-managed KMS keys rotate yearly.", "aws:kms/key:Key",
+    lambda p, c: [] if p.get("enableKeyRotation") is True else ["key rotation is off; set enableKeyRotation=true"],
+    severity=Severity.MEDIUM, framework=eks_bp("security#encrypt-data-at-rest"),
+    remediation="Set enableKeyRotation=true.")
+
+
+def _per_bucket(config_type: str, ok: Any, problem: str):
+    return each_has(BUCKET, config_type, "bucket", ok, f"bucket {{name}}: {problem}")
+
+
+def _blocks_all(props: Mapping[str, Any]) -> bool:
+    return all(props.get(k) is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
+                                              "restrictPublicBuckets"))
+
+
+def _kms_encrypted(props: Mapping[str, Any]) -> bool:
+    return any((rule.get("applyServerSideEncryptionByDefault") or {}).get("sseAlgorithm") in ("aws:kms", "aws:kms:dsse")
+               for rule in props.get("rules") or [])
+
+
+def _denies_plain_http(document: Any) -> bool:
+    return any(s.get("Effect") == "Deny" and "false" in str((s.get("Condition") or {}).get("Bool", {})
+                                                           .get("aws:SecureTransport")).lower()
+               for s in statements(document))
+
+
+s3_block_public_access = stack_rule(
+    "s3-block-public-access", "Every bucket blocks all public access.",
+    _per_bucket("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", _blocks_all,
+                "public access is not fully blocked"),
+    severity=Severity.CRITICAL, framework=eks_bp("security#data-encryption-and-secrets-management"),
+    remediation="Add a BucketPublicAccessBlock with all four settings true (components/storage.PrivateBucket).")
+
+s3_kms_encryption = stack_rule(
+    "s3-kms-encryption", "Every bucket encrypts with KMS by default.",
+    _per_bucket("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                _kms_encrypted, "no default KMS encryption"),
+    severity=Severity.HIGH, framework=eks_bp("security#encrypt-data-at-rest"),
+    remediation="Add a server-side encryption configuration with sseAlgorithm aws:kms.")
+
+s3_versioning = stack_rule(
+    "s3-versioning", "Every bucket is versioned.",
+    _per_bucket("aws:s3/bucketVersioning:BucketVersioning",
+                lambda p: (p.get("versioningConfiguration") or {}).get("status") == "Enabled", "versioning is off"),
+    severity=Severity.MEDIUM, framework=eks_bp("reliability"),
+    remediation="Add a BucketVersioning with status Enabled; deleted backups stay recoverable.")
+
+s3_deny_insecure_transport = stack_rule(
+    "s3-deny-insecure-transport", "Every bucket policy denies non-TLS requests.",
+    _per_bucket("aws:s3/bucketPolicy:BucketPolicy", lambda p: _denies_plain_http(p.get("policy")),
+                "plain-HTTP requests are not denied"),
+    severity=Severity.HIGH, framework=eks_bp("security#encryption-in-transit"),
+    remediation="Add a Deny statement on s3:* with Condition Bool aws:SecureTransport=false.")
+
+s3_no_force_destroy = resource_rule(
+    "s3-no-force-destroy", "Buckets are never force-destroyed with their objects.", BUCKET,
+    lambda p, c: ["forceDestroy is on: `pulumi destroy` would delete every object"] if p.get("forceDestroy") else [],
+    severity=Severity.HIGH, framework=eks_bp("reliability"),
+    remediation="Set forceDestroy=false; empty a bucket deliberately before deleting it.")
+
+
+sqs_encrypted = resource_rule(
+    "sqs-encrypted", "SQS queues are encrypted at rest.", "aws:sqs/queue:Queue",
+    lambda p, c: ([] if p.get("sqsManagedSseEnabled") is True or p.get("kmsMasterKeyId") else
+                  ["the queue is not encrypted; set sqsManagedSseEnabled=true or a KMS key"]),
+    severity=Severity.MEDIUM, framework=eks_bp("security#encrypt-data-at-rest"),
+    remediation="Set sqsManagedSseEnabled=true (or kmsMasterKeyId).")
+
+
+sqs_deny_insecure_transport = stack_rule(
+    "sqs-deny-insecure-transport", "Every queue policy denies non-TLS requests.",
+    each_has("aws:sqs/queue:Queue", "aws:sqs/queuePolicy:QueuePolicy", "queueUrl",
+              lambda p: _denies_plain_http(p.get("policy")), "queue {name}: plain-HTTP access is not denied"),
+    severity=Severity.MEDIUM, framework=eks_bp("security#encryption-in-transit"),
+    remediation="Add a QueuePolicy with a Deny on sqs:* when aws:SecureTransport is false.")
+
+
+def _retention(props: Mapping[str, Any], config: dict) -> Iterator[str]:
+    days = props.get("retentionInDays")
+    if not days:
+        yield "logs are kept forever; set retentionInDays"
+    elif float(days) < config["minimumDays"]:
+        yield f"logs are kept {float(days):.0f} days; keep at least {config['minimumDays']} for investigations"
+
+
+log_group_retention = resource_rule(
+    "log-group-retention", "Log groups keep logs for a finite, sufficient time.", "aws:cloudwatch/logGroup:LogGroup",
+    _retention, severity=Severity.LOW, framework=cis("2.1.1", "Enable audit Logs"),
+    remediation="Set retentionInDays to a CloudWatch retention period of at least minimumDays.",
+    config={"minimumDays": {"type": "integer", "default": 7}})
+
+
+RULES = [
+    kms_key_rotation, s3_block_public_access, s3_kms_encryption, s3_versioning, s3_deny_insecure_transport,
+    s3_no_force_destroy, sqs_encrypted, sqs_deny_insecure_transport, log_group_retention,
+]
