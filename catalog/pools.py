@@ -30,6 +30,11 @@ ROLE_GPU_MODELS: dict[str, frozenset[str | None]] = {
 }
 
 
+# Root volume per node by role: images and scratch for CPU work, datasets and checkpoints
+# staged on training nodes, model weights cached on inference nodes.
+ROLE_DISK_GIB: dict[str | None, int] = {"system": 50, "cpu": 100, "training": 500, "inference": 200}
+
+
 class Limits(Model):
     """Karpenter NodePool limits: the most this pool may hold in total."""
 
@@ -91,8 +96,11 @@ class NodePool(Model):
     desired_size: int | None = Field(None, ge=0, description="Managed pools: nodes at creation; defaults to minSize.")
     max_size: int = Field(ge=1, le=MAX_NODES_PER_GROUP,
                           description="Most nodes; for Karpenter pools the default limits and cost ceiling.")
-    disk_size_gib: int = Field(alias="diskSizeGiB", ge=20, le=16384,
-                               description="Encrypted gp3 root volume per node, GiB.")
+    disk_size_gib: int = Field(
+        alias="diskSizeGiB", ge=20, le=16384,
+        default_factory=lambda data: ROLE_DISK_GIB.get(data.get("role"), ROLE_DISK_GIB["cpu"]),
+        description="Encrypted gp3 root volume per node, GiB; defaults per role (system 50, cpu 100, "
+                    "training 500, inference 200).")
     labels: dict[str, str] = Field(default_factory=dict, description="Extra node labels.")
     critical_addons_only: bool = Field(
         False, description="Taint the pool `CriticalAddonsOnly=true:NoSchedule` (system pool only)."

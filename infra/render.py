@@ -1,4 +1,4 @@
-"""Render an offline recording for people: the resource tree by component, with counts."""
+"""Render an offline plan for people: the resource tree by component, the pools in effect, the cost."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from infra.config import PlatformConfig
 from infra.offline import Recording, Resource
-from policies.cost_model import estimate
-from policies.runner import policy_resources
+from policies.cost_model import Estimate
 
 COMPONENT_PREFIX = "ml-platform:"
 
@@ -60,13 +60,32 @@ def write_record(recording: Recording, out: Path) -> Path:
     return path
 
 
-def render_cost(recording: Recording) -> str:
+def render_cost(est: Estimate) -> str:
     """The monthly estimate, baseline to ceiling, one line per cost driver (policies/cost_model.py)."""
-    resources, _ = policy_resources(recording.resources)
-    est = estimate(resources)
     width = max((len(line.item) for line in est.lines), default=0)
     lines = [f"monthly cost estimate (USD, {est.prices.label}): "
              f"baseline ${est.baseline:,.0f}, ceiling ${est.ceiling:,.0f}"]
     lines += [f"  {line.item:<{width}}  ${line.baseline:>10,.0f}  ${line.ceiling:>10,.0f}"
               for line in sorted(est.lines, key=lambda line: line.ceiling, reverse=True)]
+    return "\n".join(lines)
+
+
+def render_pools(cfg: PlatformConfig, source: str) -> str:
+    """The node pools as the stack gets them, defaults included: `*` marks a value `source` does not set."""
+    rows = [("pool", "role", "provisioner", "capacity", "nodes", "disk", "limits cpu/mem/gpu")]
+    for name, pool in cfg.node_pools.items():
+        def mark(field: str, text: str, pool=pool) -> str:
+            return text if field in pool.model_fields_set else f"{text}*"
+
+        karpenter = pool.provisioner == "karpenter"
+        limits = pool.effective_limits
+        rows.append((
+            name, pool.role, mark("provisioner", pool.provisioner), mark("capacity_types", ",".join(pool.capacity_types)),
+            f"0-{pool.max_size}" if karpenter else f"{pool.min_size}-{pool.max_size}",
+            mark("disk_size_gib", f"{pool.disk_size_gib} GiB"),
+            mark("limits", f"{limits.cpu}/{limits.memory_gib}Gi/{limits.gpus}") if karpenter else "-",
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [f"node pools (* = default, not set in {source}):"]
+    lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     return "\n".join(lines)

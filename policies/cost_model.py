@@ -88,7 +88,22 @@ def stack_region(resources: Sequence[Any]) -> str | None:
 
 
 def estimate(resources: Sequence[Any]) -> Estimate:
-    """Monthly USD, baseline and ceiling, with one line per cost driver, at the stack region's prices."""
+    """Monthly USD, baseline and ceiling, with one line per cost driver, at the stack region's prices.
+
+    The budget rule and `mlp plan` estimate the same resource list: the last answer is kept
+    for that very list (by identity; the analyzer's lists are read-only).
+    """
+    if _last[0] is resources:
+        return _last[1]
+    est = _estimate(resources)
+    _last[:] = [resources, est]
+    return est
+
+
+_last: list[Any] = [None, None]
+
+
+def _estimate(resources: Sequence[Any]) -> Estimate:
     book = prices_for(stack_region(resources))
     est = Estimate(book)
     hours = pricing.HOURS_PER_MONTH

@@ -76,16 +76,24 @@ def _options(resource: Any) -> PolicyResourceOptions:
                                  parent=resource.parent)
 
 
-def policy_resources(resources: Sequence[Any]) -> tuple[list[PolicyResource], dict[str, PolicyProviderResource]]:
-    """Recorded resources as the SDK's PolicyResource graph, plus each resource's provider."""
+@dataclass(frozen=True)
+class Graph:
+    """Recorded resources as the SDK's PolicyResource graph, and each resource's provider."""
+
+    resources: list[PolicyResource]
+    provider_of: dict[str, PolicyProviderResource]
+
+
+def build_graph(recording: Any) -> Graph:
+    """Build the graph once per plan: rules, the cost estimate and renderers all read the same one."""
     by_urn: dict[str, PolicyResource] = {}
-    for r in resources:
+    for r in recording.resources:
         by_urn[r.urn] = PolicyResource(r.type, unknown_checking_proxy(_plain(r.inputs)), r.urn, r.name,
                                        _options(r), None, None, [], {})
     providers = {r.urn: PolicyProviderResource(r.type, unknown_checking_proxy(_plain(r.inputs)), r.urn, r.name)
-                 for r in resources if r.type.startswith("pulumi:providers:")}
+                 for r in recording.resources if r.type.startswith("pulumi:providers:")}
     provider_of: dict[str, PolicyProviderResource] = {}
-    for r in resources:
+    for r in recording.resources:
         node = by_urn[r.urn]
         node.parent = by_urn.get(r.parent or "")
         node.dependencies = [by_urn[u] for u in r.dependencies if u in by_urn]
@@ -95,13 +103,18 @@ def policy_resources(resources: Sequence[Any]) -> tuple[list[PolicyResource], di
         if provider is not None:
             node.provider = provider
             provider_of[r.urn] = provider
-    return list(by_urn.values()), provider_of
+    return Graph(list(by_urn.values()), provider_of)
 
 
-def check(recording: Any, config: Mapping[str, Any] | None = None, rules: Sequence[Any] = RULES) -> list[Finding]:
-    """Every rule over the recorded stack; config is the stack's pack config (default: its file)."""
+def check(recording: Any, config: Mapping[str, Any] | None = None, rules: Sequence[Any] = RULES,
+          graph: Graph | None = None) -> list[Finding]:
+    """Every rule over the recorded stack; config is the stack's pack config (default: its file).
+
+    A resource rule runs only on the resource types it declares (`resource_types`, set by
+    policies.support.resource_rule): for the others it would only say "not applicable".
+    """
     config = pack_config(recording.stack) if config is None else config
-    resources, provider_of = policy_resources(recording.resources)
+    graph = graph or build_graph(recording)
     findings: list[Finding] = []
     for policy in rules:
         level = _level(policy, config)
@@ -109,10 +122,13 @@ def check(recording: Any, config: Mapping[str, Any] | None = None, rules: Sequen
             continue
         rule_config = _rule_config(policy, config)
         if isinstance(policy, ResourceValidationPolicy):
-            for resource in resources:
-                findings += _check_resource(policy, level, resource, provider_of.get(resource.urn), rule_config)
+            types_ = getattr(policy, "resource_types", None)
+            candidates = graph.resources if types_ is None else [r for r in graph.resources
+                                                                  if r.resource_type in types_]
+            for resource in candidates:
+                findings += _check_resource(policy, level, resource, graph.provider_of.get(resource.urn), rule_config)
         else:
-            findings += _run(policy, level, StackValidationArgs(resources, rule_config), "stack", None)
+            findings += _run(policy, level, StackValidationArgs(graph.resources, rule_config), "stack", None)
     return findings
 
 

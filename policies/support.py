@@ -68,10 +68,13 @@ def resource_rule(name: str, description: str, types: Sequence[str] | str,
         for message in messages:
             report_violation(message, None)
 
-    return ResourceValidationPolicy(
+    policy = ResourceValidationPolicy(
         name=name, description=description, validate=validate, enforcement_level=level, config_schema=schema,
         severity=severity, framework=framework, remediation_steps=remediation, url=f"{DOCS}#{name}",
         tags=list(tags), remediate=remediate)
+    # The offline runner dispatches by type first; the analyzer still calls validate for every resource.
+    policy.resource_types = frozenset(wanted)
+    return policy
 
 
 def stack_rule(name: str, description: str, check: Callable[[Sequence[Any], dict], Iterator[tuple[str, str | None]]],

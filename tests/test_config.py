@@ -186,6 +186,20 @@ BAD = {
         _set("ml-platform:nodePools.cpu.disruption", {"consolidationPolicy": "Aggressive"}),
         "ml-platform:nodePools.cpu.disruption.consolidationPolicy: Input should be 'WhenEmpty', "
         "'WhenEmptyOrUnderutilized' or 'Balanced' (got 'Aggressive')"),
+    "unknown pool role (whose defaults cannot apply)": (
+        _set("ml-platform:nodePools.l4", {"role": "gpu", "provisioner": "karpenter", "instanceTypes": ["g6.xlarge"],
+                                          "maxSize": 2}),
+        "ml-platform:nodePools.l4.role: Input should be 'system', 'cpu', 'training' or 'inference' (got 'gpu')"),
+    "repeated endpoint": (
+        _set("ml-platform:network.endpoints", ["s3", "s3"]),
+        "ml-platform:network.endpoints: endpoints must be unique, s3 repeated"),
+    "repeated instance type": (
+        _set("ml-platform:nodePools.inference.instanceTypes", ["g5.xlarge", "g5.xlarge"]),
+        "ml-platform:nodePools.inference.instanceTypes: instance types must be unique, g5.xlarge repeated"),
+    "repeated admin principal name": (
+        _set("ml-platform:cluster.adminPrincipals", ["arn:aws:iam::111122223333:role/admin",
+                                                    "arn:aws:iam::444455556666:role/admin"]),
+        "ml-platform:cluster.adminPrincipals: admin principal names must be unique, admin repeated"),
     "unknown endpoint": (
         _set("ml-platform:network.endpoints", ["s3", "dynamodb"]),
         "ml-platform:network.endpoints.1: Input should be 's3', 'ecr' or 'sts' (got 'dynamodb')"),
@@ -234,6 +248,16 @@ def test_dev_and_prod_differ_as_data(raw_config):
     assert (dev.node_pools["training"].efa, prod.node_pools["training"].efa) == (False, True)
     assert (dev.karpenter.replicas, prod.karpenter.replicas) == (1, 2)
     assert (dev.protect_stateful, prod.protect_stateful) == (False, True)
+
+
+def test_a_new_pool_needs_only_role_provisioner_types_and_max_size(raw_config):
+    cfg = raw_config("dev")
+    cfg["ml-platform:nodePools"]["l4"] = {"role": "inference", "provisioner": "karpenter",
+                                          "instanceTypes": ["g6.xlarge"], "maxSize": 2}
+    pools = parse(cfg, stack="dev").node_pools
+    assert pools["l4"].disk_size_gib == 200, "inference nodes get room for cached model weights"
+    assert "disk_size_gib" not in pools["l4"].model_fields_set, "a role default is not a value the user set"
+    assert pools["inference"].disk_size_gib == 200 and "disk_size_gib" in pools["inference"].model_fields_set
 
 
 def test_duplicate_yaml_key_is_rejected(tmp_path):

@@ -71,3 +71,23 @@ def test_plan_writes_a_resource_record(tmp_path, capsys):
     record = (tmp_path / "prod.resources.json").read_text()
     assert '"kubeconfig": "[secret]"' in record
     assert '"type": "aws:eks/cluster:Cluster"' in record
+
+
+def test_plan_shows_the_region_and_the_pool_values_in_effect(capsys):
+    assert main(["plan", "dev"]) == 0
+    out = capsys.readouterr().out
+    assert "\nregion: us-east-1\n" in out
+    pools = out.split("node pools (* = default, not set in Pulumi.dev.yaml):\n", 1)[1].split("\n\n", 1)[0]
+    rows = {line.split()[0]: line.split() for line in pools.splitlines()[1:]}
+    assert rows["system"][2] == "managed*", "the system pool's provisioner comes from the default"
+    assert rows["training"][-1] == "192/2304Gi/16*", "2 x p4d.24xlarge: limits derived from maxSize"
+    assert rows["cpu"][-1] == "80/320Gi/0", "limits the stack file sets are not marked"
+
+
+def test_a_region_without_prices_is_estimated_at_us_east_1_and_says_so(tmp_path, capsys):
+    text = (Path(__file__).parent.parent / "Pulumi.dev.yaml").read_text()
+    (tmp_path / "Pulumi.eu.yaml").write_text(text.replace("us-east-1", "mx-central-1"))
+    assert main(["plan", "eu", "--cwd", str(tmp_path)]) == 0, "an advisory finding does not block"
+    out = capsys.readouterr().out
+    assert "monthly cost estimate (USD, us-east-1 prices of 2026-07-06; none recorded for mx-central-1)" in out
+    assert "advisory      cost-region-priced" in out

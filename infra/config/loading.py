@@ -68,7 +68,9 @@ def _one_per_mistake(errors: list[Any]) -> list[Any]:
         if err["type"] == "extra_forbidden":
             allowed = _allowed_keys(err["loc"][:-1])
             meant.update((err["loc"][:-1], hint) for hint in difflib.get_close_matches(str(err["loc"][-1]), allowed, n=1))
-    return [e for e in errors if not (e["type"] == "missing" and (e["loc"][:-1], e["loc"][-1]) in meant)]
+    # A role default cannot be computed when the role itself is wrong: that is the role's error, not a second one.
+    return [e for e in errors if e["type"] != "default_factory_not_called"
+            and not (e["type"] == "missing" and (e["loc"][:-1], e["loc"][-1]) in meant)]
 
 
 def _describe(err: Any) -> str:
