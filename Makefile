@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STACK ?= dev
 
-.PHONY: plan test lint install lock clean
+.PHONY: plan test lint bench install lock clean
 
 $(BIN)/mlp: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ plan: install
 ## The test suite (pytest, offline, < 1 min).
 test: install
 	$(BIN)/pytest -q
+
+## Benchmark (not part of the tests): plan time per stack as a ratio to importing the SDK alone.
+bench: install
+	$(BIN)/mlp bench
 
 ## Static checks (ruff: pyflakes, bugbear, import order).
 lint: install

@@ -66,8 +66,9 @@ def _plan(args: argparse.Namespace) -> int:
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
     try:
-        cfg = parse(read_stack_config(args.stack, args.cwd), stack=args.stack)
-        recording = offline.run(args.stack, args.cwd)
+        raw = read_stack_config(args.stack, args.cwd)
+        cfg = parse(raw, stack=args.stack)
+        recording = offline.run(args.stack, args.cwd, raw)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -160,9 +160,12 @@ class RecordingMonitor(mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
-def run(stack: str, root: Path = ROOT) -> Recording:
-    """Run the program for `stack` under the mock engine; raises ConfigError on bad config."""
-    raw = read_stack_config(stack, root)
+def run(stack: str, root: Path = ROOT, raw: dict[str, Any] | None = None) -> Recording:
+    """Run the program for `stack` under the mock engine; raises ConfigError on bad config.
+
+    `raw` is the stack file's config map when the caller has read it already.
+    """
+    raw = read_stack_config(stack, root) if raw is None else raw
     region = raw.get("aws:region", "us-east-1")
     cloud = MockCloud(str(region))
     monitor = RecordingMonitor(cloud)

@@ -13,8 +13,8 @@ from infra.config.base import ConfigError
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML loader that rejects duplicate keys, as the Pulumi CLI does."""
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """YAML loader that rejects duplicate keys, as the Pulumi CLI does (libyaml's parser where installed)."""
 
 
 def _mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict:

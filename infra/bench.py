@@ -1,0 +1,123 @@
+"""`mlp bench`: how much `mlp plan` costs beyond loading the SDK it needs (a benchmark, not a test).
+
+For dev, prod and a generated stack (prod plus N extra Karpenter pools, about
+450 resources at N=150) it times `mlp plan` as a whole process against a floor
+process that only imports the same third-party modules (the SDK and the
+provider modules the plan touches), in pairs, A B A B ..., and reports the
+median of the per-pair ratios and the peak memory of each. The cost of one
+more resource is measured twice, from prod to prod + N/2 pools and from there
+to prod + N: it must stay flat (the second within +-25 % of the first).
+Targets (DESIGN.md): <= 1.2x for dev and prod, <= 1.5x for the generated
+stack. Exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from infra.config.stack_file import ROOT, read_stack_config
+
+PROJECT_PACKAGES = ("catalog", "components", "infra", "policies")
+TARGETS = {"dev": 1.2, "prod": 1.2, "generated": 1.5}
+FLAT = 0.25  # the marginal cost per resource may change by this much from the first N/2 pools to the next
+
+_PROBE = """
+import contextlib, io, json, sys
+from pathlib import Path
+from infra.cli import main
+from infra import offline
+with contextlib.redirect_stdout(io.StringIO()):
+    main(["plan", sys.argv[1], "--cwd", sys.argv[2]])
+resources = len(offline.run(sys.argv[1], Path(sys.argv[2])).resources)
+modules = sorted(m for m in sys.modules if m.split(".")[0] not in {packages} and not m.startswith("_")
+                 and "." not in m.split(".")[0] and m != "__main__")
+print(json.dumps({{"resources": resources, "modules": modules}}))
+"""
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    stack: str
+    root: Path
+    pack_config: Path | None = None  # default: policies/config.<stack>.json
+
+
+def generated_stack(directory: Path, extra_pools: int, name: str = "generated") -> Case:
+    """prod plus `extra_pools` small CPU Karpenter pools, checked with prod's pack config (within its caps)."""
+    config = read_stack_config("prod", ROOT)
+    pools = config["ml-platform:nodePools"]
+    for i in range(extra_pools):
+        pools[f"extra-{i:03d}"] = {"role": "cpu", "provisioner": "karpenter", "instanceTypes": ["c6i.xlarge"],
+                                   "maxSize": 2}
+    (directory / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))
+    return Case(name, name, directory, ROOT / "policies" / "config.prod.json")
+
+
+def _timed(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one whole process."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, cwd=ROOT)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"bench: {' '.join(command)} exited {os.waitstatus_to_exitcode(status)}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def measure(case: Case, runs: int) -> dict:
+    probe = subprocess.run([sys.executable, "-c", _PROBE.format(packages=set(PROJECT_PACKAGES)), case.stack,
+                            str(case.root)], capture_output=True, text=True, check=True, cwd=ROOT)
+    seen = json.loads(probe.stdout)
+    plan = [sys.executable, "-m", "infra.cli", "plan", case.stack, "--cwd", str(case.root)]
+    if case.pack_config:
+        plan += ["--policy-pack-config", str(case.pack_config)]
+    floor = [sys.executable, "-c", "import " + ", ".join(seen["modules"])]
+    _timed(plan), _timed(floor)  # warm the page cache
+    pairs = [(_timed(plan), _timed(floor)) for _ in range(runs)]
+    ratios = [a[0] / b[0] for a, b in pairs]
+    plan_s = statistics.median(a[0] for a, _ in pairs)
+    floor_s = statistics.median(b[0] for _, b in pairs)
+    return {"case": case.name, "resources": seen["resources"], "ratio": statistics.median(ratios),
+            "plan_s": plan_s, "floor_s": floor_s, "plan_mib": max(a[1] for a, _ in pairs), "floor_mib": max(b[1] for _, b in pairs)}
+
+
+def main(runs: int, extra_pools: int) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = [Case("dev", "dev", ROOT), Case("prod", "prod", ROOT),
+                 generated_stack(Path(tmp), extra_pools // 2, "half"), generated_stack(Path(tmp), extra_pools)]
+        results = {case.name: measure(case, runs) for case in cases}
+    print(f"mlp plan vs importing its SDK modules alone: medians of {runs} paired runs; "
+          f"generated = prod + {extra_pools} pools, half = prod + {extra_pools // 2}")
+    print(f"{'stack':<10} {'resources':>9} {'plan s':>7} {'floor s':>7} {'ratio':>6} {'target':>6} "
+          f"{'plan MiB':>8} {'floor MiB':>9}")
+    missed = []
+    for r in results.values():
+        target = TARGETS.get(r["case"])
+        print(f"{r['case']:<10} {r['resources']:>9} {r['plan_s']:>7.2f} {r['floor_s']:>7.2f} {r['ratio']:>6.2f} "
+              f"{target or '':>6} {r['plan_mib']:>8.0f} {r['floor_mib']:>9.0f}")
+        if target and r["ratio"] > target:
+            missed.append(f"{r['case']} ratio {r['ratio']:.2f} > {target}")
+    first = _marginal_ms(results["prod"], results["half"])
+    second = _marginal_ms(results["half"], results["generated"])
+    print(f"ms per added resource: prod -> half {first:.2f}, half -> generated {second:.2f} "
+          f"(flat: within +-{FLAT:.0%})")
+    if abs(second - first) > FLAT * first:
+        missed.append(f"the cost of a resource goes from {first:.2f} to {second:.2f} ms as the stack grows")
+    for line in missed:
+        print(f"missed: {line}")
+    return 1 if missed else 0
+
+
+def _marginal_ms(smaller: dict, larger: dict) -> float:
+    return 1000 * (larger["plan_s"] - smaller["plan_s"]) / (larger["resources"] - smaller["resources"])
