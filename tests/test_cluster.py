@@ -7,7 +7,9 @@ import json
 import pytest
 from conftest import node_group
 
-from catalog.eks import LOG_TYPES, RELEASES
+from catalog.eks import RELEASES
+from infra.config import parse
+from infra.config.stack_file import read_stack_config
 
 CLUSTER = "aws:eks/cluster:Cluster"
 ADDON = "aws:eks/addon:Addon"
@@ -34,12 +36,16 @@ def test_secrets_are_envelope_encrypted_with_a_rotating_key(stack):
     assert role_policy["Statement"][0]["Resource"] == key.state["arn"], "the cluster role may use this key only"
 
 
+# Every log type the EKS API accepts (CreateCluster, logging.clusterLogging[].types).
+EKS_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+
+
 def test_all_control_plane_logs_with_finite_retention(stack):
-    assert sorted(_cluster(stack).inputs["enabledClusterLogTypes"]) == sorted(LOG_TYPES)
-    assert set(LOG_TYPES) == {"api", "audit", "authenticator", "controllerManager", "scheduler"}
+    assert sorted(_cluster(stack).inputs["enabledClusterLogTypes"]) == sorted(EKS_LOG_TYPES)
     group = stack.named("aws:cloudwatch/logGroup:LogGroup", "eks-control-plane")
     assert group.inputs["name"] == f"/aws/eks/ml-platform-{stack.stack}/cluster"
-    assert group.inputs["retentionInDays"] in (30, 365)
+    configured = parse(read_stack_config(stack.stack), stack=stack.stack).cluster.log_retention_days
+    assert group.inputs["retentionInDays"] == configured
     assert group.urn in _cluster(stack).dependencies, "the log group must exist before EKS creates its own"
 
 

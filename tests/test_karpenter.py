@@ -77,11 +77,12 @@ def test_training_is_only_consolidated_when_empty(stack):
 
 
 @pytest.mark.parametrize("stack_name", ["dev", "prod"])
-def test_ami_alias_is_pinned(stack_name, dev, prod):
+def test_every_node_class_uses_the_configured_ami_alias(stack_name, dev, prod):
     recording = {"dev": dev, "prod": prod}[stack_name]
+    alias = _config(stack_name).karpenter.ami_alias
+    assert set(_node_classes(recording)) == set(_config(stack_name).pools_by("karpenter"))
     for name, spec in _node_classes(recording).items():
-        (term,) = spec["amiSelectorTerms"]
-        assert term["alias"].startswith("al2023@v") and "latest" not in term["alias"], name
+        assert spec["amiSelectorTerms"] == [{"alias": alias}], name
 
 
 def test_node_classes_launch_locked_down_nodes(stack):

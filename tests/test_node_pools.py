@@ -7,7 +7,7 @@ runs dev with every workload pool managed to cover that path for GPU pools too.
 from __future__ import annotations
 
 import pytest
-from conftest import launch_template, node_group
+from conftest import _managed_pools, launch_template, node_group
 
 from infra.config import parse
 from infra.config.stack_file import read_stack_config
@@ -16,11 +16,16 @@ POOLS = ["system", "cpu", "training", "inference"]
 
 
 def test_every_managed_pool_exists_with_its_sizes_and_types(managed):
-    for pool in POOLS:
-        group = node_group(managed, pool).inputs
-        assert group["scalingConfig"]["minSize"] >= 1 and group["scalingConfig"]["maxSize"] >= 2, pool
-    assert node_group(managed, "training").inputs["instanceTypes"] == ["p4d.24xlarge"]
-    assert node_group(managed, "inference").inputs["capacityType"] == "ON_DEMAND"
+    raw = read_stack_config("dev")
+    _managed_pools(raw)
+    pools = parse(raw, stack="managed").node_pools
+    assert sorted(pools) == sorted(POOLS)
+    for name, pool in pools.items():
+        group = node_group(managed, name).inputs
+        assert group["scalingConfig"] == {"minSize": pool.min_size, "desiredSize": pool.desired,
+                                          "maxSize": pool.max_size}, name
+        assert group["instanceTypes"] == pool.types, name
+        assert group["capacityType"] == pool.capacity_types[0].upper().replace("-", "_"), name
 
 
 @pytest.mark.parametrize("stack_name", ["dev", "prod"])

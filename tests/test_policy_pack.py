@@ -128,8 +128,12 @@ def test_a_value_unknown_at_preview_is_reported_as_unverifiable_not_passed():
     assert found.level == "cannot-verify" and "cannot run during preview" in found.message
 
 
-def test_importing_the_roster_starts_no_server():
-    assert "policies.__main__" not in sys.modules
+def test_importing_the_rules_starts_no_server():
+    """Constructing PolicyPack serves forever: importing every other module must return at once."""
+    modules = sorted(f"policies.{p.stem}" for p in (ROOT / "policies").glob("*.py") if p.stem != "__main__")
+    code = f"import sys, {', '.join(modules)}; print('policies.__main__' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "False\n"), done.stderr
 
 
 def test_the_pack_starts_as_the_pulumi_cli_runs_it():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -66,11 +67,20 @@ def test_plan_on_bad_config_exits_non_zero_with_one_line(tmp_path, capsys):
                             "Input should be 'single' or 'perAz' (got 'sometimes')\n")
 
 
-def test_plan_writes_a_resource_record(tmp_path, capsys):
+def test_plan_writes_a_resource_record(tmp_path, capsys, prod):
     assert main(["plan", "prod", "--out", str(tmp_path)]) == 0
-    record = (tmp_path / "prod.resources.json").read_text()
-    assert '"kubeconfig": "[secret]"' in record
-    assert '"type": "aws:eks/cluster:Cluster"' in record
+    record = json.loads((tmp_path / "prod.resources.json").read_text())
+    assert record["outputs"]["kubeconfig"] == "[secret]", "secret outputs never reach the record"
+    assert record["outputs"]["clusterName"] == prod.outputs["clusterName"]
+    by_urn = {r["urn"]: r for r in record["resources"]}
+    assert sorted(by_urn) == sorted(r.urn for r in prod.resources)
+    cluster = prod.named("aws:eks/cluster:Cluster", "eks")
+    written = by_urn[cluster.urn]
+    assert (written["type"], written["name"], written["parent"], written["protect"]) == (
+        cluster.type, cluster.name, cluster.parent, cluster.protect)
+    assert written["inputs"] == json.loads(json.dumps(cluster.inputs, default=str))
+    key = prod.named("aws:kms/key:Key", "eks-secrets")
+    assert by_urn[key.urn]["protect"] is True, "prod protects its stateful resources"
 
 
 def test_plan_shows_the_region_and_the_pool_values_in_effect(capsys):
