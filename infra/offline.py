@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import runpy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,11 @@ def run(stack: str, root: Path = ROOT, raw: dict[str, Any] | None = None) -> Rec
     `raw` is the stack file's config map when the caller has read it already.
     """
     raw = read_stack_config(stack, root) if raw is None else raw
+    return record(lambda: runpy.run_path(str(PROGRAM), run_name="__main__"), stack, raw)
+
+
+def record(program: Callable[[], Any], stack: str, raw: dict[str, Any]) -> Recording:
+    """Run any Pulumi program (the stack, or one component built by a test) and record what it creates."""
     region = raw.get("aws:region", "us-east-1")
     cloud = MockCloud(str(region))
     monitor = RecordingMonitor(cloud)
@@ -175,7 +181,7 @@ def run(stack: str, root: Path = ROOT, raw: dict[str, Any] | None = None) -> Rec
     settings.ROOT.set(None)
     pulumi.runtime.set_all_config(
         {key: value if isinstance(value, str) else json.dumps(value) for key, value in raw.items()})
-    _sync_await(run_in_stack(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
+    _sync_await(run_in_stack(program))
 
     stack_urn = f"urn:pulumi:{stack}::{PROJECT}::pulumi:pulumi:Stack::{PROJECT}-{stack}"
     exported = json_format.MessageToDict(monitor.outputs.get(stack_urn) or Struct())

@@ -47,6 +47,20 @@ def test_resource_inventory_is_stable(stack_name, dev, prod):
     assert path.read_text() == inventory
 
 
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_helm_values_are_stable(stack_name, dev, prod):
+    """Every chart, version and value each release sets: a values change shows in review. UPDATE_GOLDEN=1."""
+    recording = {"dev": dev, "prod": prod}[stack_name]
+    releases = {r.name: {key: r.inputs.get(key) for key in ("chart", "version", "repositoryOpts", "namespace",
+                                                              "values", "skipCrds")}
+                for r in recording.of_type("kubernetes:helm.sh/v3:Release")}
+    rendered = json.dumps(releases, indent=2, sort_keys=True) + "\n"
+    path = GOLDEN / f"{stack_name}.helm-values.json"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(rendered)
+    assert path.read_text() == rendered
+
+
 def test_plan_prints_the_tree_by_component(capsys):
     assert main(["plan", "dev"]) == 0
     out = capsys.readouterr().out
