@@ -25,9 +25,11 @@ SPOT_DISCOUNT = 0.6  # spot at 40 % of on-demand; real discounts vary by type an
 NAT_GB_PER_MONTH = 500  # data through the NAT gateways per stack
 LOG_GB_PER_MONTH = 20  # per log group (control plane or flow logs)
 
-# The fixed (non-instance) prices every record carries, by their key in the record.
-FIXED_KEYS = ("eksClusterHour", "natGatewayHour", "natGatewayGb", "interfaceEndpointAzHour", "ebsGp3GbMonth",
-              "logIngestionGb", "kmsKeyMonth")
+# The fixed (non-instance) prices every record carries: record key -> PriceBook field.
+FIXED_FIELDS = {"eksClusterHour": "eks_cluster_hour", "natGatewayHour": "nat_gateway_hour",
+                "natGatewayGb": "nat_gateway_gb", "interfaceEndpointAzHour": "interface_endpoint_az_hour",
+                "ebsGp3GbMonth": "ebs_gp3_gb_month", "logIngestionGb": "log_ingestion_gb",
+                "kmsKeyMonth": "kms_key_month"}
 
 
 @dataclass(frozen=True)
@@ -60,26 +62,18 @@ class PriceBook:
 
     def to_record(self) -> dict:
         """The JSON record this book is stored as (catalog/price_records/<region>.json)."""
-        return {
-            "region": self.region, "date": self.date, "sources": dict(self.sources),
-            "instances": dict(self.instances),
-            "fixed": {"eksClusterHour": dict(self.eks_cluster_hour), "natGatewayHour": self.nat_gateway_hour,
-                      "natGatewayGb": self.nat_gateway_gb, "interfaceEndpointAzHour": self.interface_endpoint_az_hour,
-                      "ebsGp3GbMonth": self.ebs_gp3_gb_month, "logIngestionGb": self.log_ingestion_gb,
-                      "kmsKeyMonth": self.kms_key_month},
-        }
+        fixed = {key: getattr(self, attr) for key, attr in FIXED_FIELDS.items()}
+        return {"region": self.region, "date": self.date, "sources": dict(self.sources),
+                "instances": dict(self.instances),
+                "fixed": {**fixed, "eksClusterHour": dict(self.eks_cluster_hour)}}
 
 
 def from_record(record: Mapping) -> PriceBook:
-    fixed = record["fixed"]
-    return PriceBook(
-        region=record["region"], date=record["date"], sources=MappingProxyType(dict(record["sources"])),
-        instances=MappingProxyType(dict(record["instances"])),
-        eks_cluster_hour=MappingProxyType(dict(fixed["eksClusterHour"])),
-        nat_gateway_hour=fixed["natGatewayHour"], nat_gateway_gb=fixed["natGatewayGb"],
-        interface_endpoint_az_hour=fixed["interfaceEndpointAzHour"], ebs_gp3_gb_month=fixed["ebsGp3GbMonth"],
-        log_ingestion_gb=fixed["logIngestionGb"], kms_key_month=fixed["kmsKeyMonth"],
-    )
+    fixed = {attr: record["fixed"][key] for key, attr in FIXED_FIELDS.items()}
+    return PriceBook(region=record["region"], date=record["date"],
+                     sources=MappingProxyType(dict(record["sources"])),
+                     instances=MappingProxyType(dict(record["instances"])),
+                     **{**fixed, "eks_cluster_hour": MappingProxyType(dict(fixed["eks_cluster_hour"]))})
 
 
 @cache

@@ -61,8 +61,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    # Everything the plan allocates lives until it ends: collecting young objects again and again
-    # only re-walks the SDK's modules (issue 12: 0.7-0.85x plan time, same output).
+    # Almost everything a plan allocates lives until it ends, so frequent collections only re-walk
+    # the thousands of SDK objects loaded at start: freeze those, and collect young objects rarely.
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
     try:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog.instances import INSTANCES
-from catalog.prices import RECORDS, PriceBook, from_record
+from catalog.prices import FIXED_FIELDS, RECORDS, PriceBook, from_record
 
 # The Price List Query API answers in us-east-1 (also eu-central-1 and ap-south-1).
 PRICING_ENDPOINT_REGION = "us-east-1"
@@ -125,8 +125,7 @@ def fetch(client: Any, region: str, today: date) -> PriceBook:
         "fixed": {
             "eksClusterHour": {"STANDARD": fixed["eksStandard"],
                                "EXTENDED": round(fixed["eksStandard"] + fixed["eksExtendedSurcharge"], 6)},
-            **{k: fixed[k] for k in ("natGatewayHour", "natGatewayGb", "interfaceEndpointAzHour", "ebsGp3GbMonth",
-                                     "logIngestionGb", "kmsKeyMonth")},
+            **{key: fixed[key] for key in FIXED_FIELDS if key != "eksClusterHour"},
         },
     })
 

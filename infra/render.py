@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from infra.config import PlatformConfig
+from infra.config import NodePool, PlatformConfig
 from infra.offline import Recording, Resource
 from policies.cost_model import Estimate
 
@@ -74,18 +74,20 @@ def render_pools(cfg: PlatformConfig, source: str) -> str:
     """The node pools as the stack gets them, defaults included: `*` marks a value `source` does not set."""
     rows = [("pool", "role", "provisioner", "capacity", "nodes", "disk", "limits cpu/mem/gpu")]
     for name, pool in cfg.node_pools.items():
-        def mark(field: str, text: str, pool=pool) -> str:
-            return text if field in pool.model_fields_set else f"{text}*"
-
         karpenter = pool.provisioner == "karpenter"
         limits = pool.effective_limits
         rows.append((
-            name, pool.role, mark("provisioner", pool.provisioner), mark("capacity_types", ",".join(pool.capacity_types)),
+            name, pool.role, _marked(pool, "provisioner", pool.provisioner),
+            _marked(pool, "capacity_types", ",".join(pool.capacity_types)),
             f"0-{pool.max_size}" if karpenter else f"{pool.min_size}-{pool.max_size}",
-            mark("disk_size_gib", f"{pool.disk_size_gib} GiB"),
-            mark("limits", f"{limits.cpu}/{limits.memory_gib}Gi/{limits.gpus}") if karpenter else "-",
+            _marked(pool, "disk_size_gib", f"{pool.disk_size_gib} GiB"),
+            _marked(pool, "limits", f"{limits.cpu}/{limits.memory_gib}Gi/{limits.gpus}") if karpenter else "-",
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [f"node pools (* = default, not set in {source}):"]
     lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     return "\n".join(lines)
+
+
+def _marked(pool: NodePool, field: str, text: str) -> str:
+    return text if field in pool.model_fields_set else f"{text}*"
