@@ -66,6 +66,16 @@ def _plan(args: argparse.Namespace) -> int:
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
     try:
+        return _planned(args)
+    finally:
+        # Collect what the plan left while everything is intact: an unreachable event loop left to
+        # interpreter exit can outlive its socket there and print an "Exception ignored" traceback.
+        gc.collect()
+        gc.unfreeze()
+
+
+def _planned(args: argparse.Namespace) -> int:
+    try:
         raw = read_stack_config(args.stack, args.cwd)
         cfg = parse(raw, stack=args.stack)
         recording = offline.run(args.stack, args.cwd, raw)
