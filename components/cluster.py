@@ -46,6 +46,9 @@ class ClusterArgs:
     node_ssm_access: bool
     system_pool: NodePool
     protect: bool
+    # Deployer addresses that get 443 on the API endpoint, and the network path they come by.
+    deployer_cidrs: Sequence[str] = ()
+    deployer_path: Sequence[pulumi.Resource] = ()
 
 
 def kubeconfig(name: str, endpoint: str, certificate_authority: str, region: str) -> str:
@@ -103,7 +106,15 @@ class Cluster(pulumi.ComponentResource):
         on_nodes = self._addons_on_nodes(name, args, cluster, system_nodes)
         config = pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(
             lambda c: kubeconfig(c[0], c[1], c[2], args.context.region))
-        provider = self._kubernetes(name, config, [*grants, *networking, *on_nodes])
+        api_access = [aws.vpc.SecurityGroupIngressRule(
+            f"{name}-deployer-{cidr.replace('.', '-').replace('/', '-')}",
+            security_group_id=cluster.vpc_config.cluster_security_group_id,
+            ip_protocol="tcp", from_port=443, to_port=443, cidr_ipv4=cidr,
+            description="Kubernetes API from the deployer network (pulumi up)",
+            opts=pulumi.ResourceOptions(parent=self)) for cidr in args.deployer_cidrs]
+        # Kubernetes objects need the deployer to reach the API: grants, addons, 443 and its route.
+        provider = self._kubernetes(name, config, [*grants, *networking, *on_nodes, *api_access,
+                                                   *args.deployer_path])
 
         self.handle = ClusterHandle(
             name=cluster.name,

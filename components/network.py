@@ -20,12 +20,25 @@ INTERFACE_ENDPOINTS = {"ecr": ("ecr.api", "ecr.dkr"), "sts": ("sts",)}
 
 
 @dataclass(frozen=True)
+class DeployerLink:
+    """The deployer network, connected by VPC peering, a transit gateway, or living in this VPC."""
+
+    connection: str  # peering | transitGateway | inVpc
+    cidrs: Sequence[str]
+    vpc_id: str | None = None
+    peer_account_id: str | None = None
+    transit_gateway_id: str | None = None
+    route_table_ids: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
 class NetworkArgs:
     context: PlatformContext
     cidr: ipaddress.IPv4Network
     availability_zones: Sequence[str]
     nat_per_az: bool
     flow_logs_destination: str  # cloudwatch | s3
+    deployer_link: DeployerLink | None  # how `pulumi up` reaches a private API endpoint
     flow_logs_retention_days: int
     endpoints: Sequence[str]
     protect: bool
@@ -40,6 +53,7 @@ class Network(pulumi.ComponentResource):
     """
 
     vpc_id: pulumi.Output[str]
+    deployer_path: list[pulumi.Resource]
     private_subnet_ids: pulumi.Output[list[str]]
     public_subnet_ids: pulumi.Output[list[str]]
     nat_gateway_ids: pulumi.Output[list[str]]
@@ -107,18 +121,29 @@ class Network(pulumi.ComponentResource):
                 },
                 opts=child,
             )
+            private.append((az, private_subnet, nats[-1]))
+
+        link, deployer_route = self._deployer_link(name, args, vpc, [subnet for _, subnet, _ in private])
+        for az, private_subnet, nat in private:
             route_table = aws.ec2.RouteTable(
                 f"{name}-private-{az}",
                 vpc_id=vpc.id,
-                routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": nats[-1].id}],
+                # Routes are inline (a RouteTable with inline routes removes any standalone aws.ec2.Route).
+                routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": nat.id},
+                        *({"cidr_block": str(cidr), **deployer_route}
+                          for cidr in (args.deployer_link.cidrs if deployer_route else ()))],
                 tags={"Name": f"{args.context.cluster_name}-private-{az}"},
-                opts=child,
+                # A route through a transit gateway needs this VPC attached to it first.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=link if "transit_gateway_id" in deployer_route
+                                            else None),
             )
             aws.ec2.RouteTableAssociation(
                 f"{name}-private-{az}", subnet_id=private_subnet.id, route_table_id=route_table.id, opts=child
             )
-            private.append(private_subnet)
             private_rts.append(route_table)
+        private = [subnet for _, subnet, _ in private]
+        # What the machine running `pulumi up` needs before it can reach a private API endpoint.
+        self.deployer_path = [*link, *(private_rts if deployer_route else [])]
 
         self._flow_logs(name, args, vpc)
         self._endpoints(name, args, vpc, private, private_rts)
@@ -133,6 +158,30 @@ class Network(pulumi.ComponentResource):
             "public_subnet_ids": self.public_subnet_ids,
             "nat_gateway_ids": self.nat_gateway_ids,
         })
+
+    def _deployer_link(self, name: str, args: NetworkArgs, vpc: aws.ec2.Vpc,
+                       subnets: list[aws.ec2.Subnet]) -> tuple[list[pulumi.Resource], dict]:
+        """Connect the deployer network (peering or transit gateway); the route target private tables use."""
+        link = args.deployer_link
+        child = pulumi.ResourceOptions(parent=self)
+        if link is None or link.connection == "inVpc":
+            return [], {}
+        if link.connection == "transitGateway":
+            attachment = aws.ec2transitgateway.VpcAttachment(
+                f"{name}-deployer", transit_gateway_id=link.transit_gateway_id, vpc_id=vpc.id,
+                subnet_ids=[s.id for s in subnets], dns_support="enable",
+                tags={"Name": f"{args.context.cluster_name}-deployer"}, opts=child)
+            return [attachment], {"transit_gateway_id": link.transit_gateway_id}
+        peering = aws.ec2.VpcPeeringConnection(
+            f"{name}-deployer", vpc_id=vpc.id, peer_vpc_id=link.vpc_id, peer_owner_id=link.peer_account_id,
+            # Within one account the stack accepts its own request; across accounts the peer accepts it.
+            auto_accept=link.peer_account_id is None,
+            tags={"Name": f"{args.context.cluster_name}-deployer"}, opts=child)
+        returns = [aws.ec2.Route(f"{name}-deployer-return-{table}", route_table_id=table,
+                                 destination_cidr_block=str(args.cidr), vpc_peering_connection_id=peering.id,
+                                 opts=child)
+                   for table in link.route_table_ids]
+        return [peering, *returns], {"vpc_peering_connection_id": peering.id}
 
     def _flow_logs(self, name: str, args: NetworkArgs, vpc: aws.ec2.Vpc) -> None:
         """All traffic, accepted and rejected, to CloudWatch or S3 with finite retention."""

@@ -11,7 +11,7 @@ from components.gpu import Gpu, GpuArgs
 from components.handles import PlatformContext
 from components.iam import partition_of
 from components.karpenter import Karpenter, KarpenterArgs
-from components.network import Network, NetworkArgs
+from components.network import DeployerLink, Network, NetworkArgs
 from components.node_pools import NodePools, NodePoolsArgs
 from infra.config import PlatformConfig
 
@@ -39,6 +39,7 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
             nat_per_az=cfg.network.nat_gateways == "perAz",
             flow_logs_destination=cfg.network.flow_logs.destination,
             flow_logs_retention_days=cfg.network.flow_logs.retention_days,
+            deployer_link=deployer_link(cfg),
             endpoints=cfg.network.endpoints,
             protect=cfg.protect_stateful,
         ),
@@ -58,6 +59,8 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
             node_ssm_access=cfg.cluster.node_ssm_access,
             system_pool=system_pool,
             protect=cfg.protect_stateful,
+            deployer_cidrs=[str(c) for c in cfg.cluster.deployer.cidrs] if cfg.cluster.deployer else [],
+            deployer_path=network.deployer_path,
         ),
         opts=on_aws,
     )
@@ -105,3 +108,12 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
         "privateSubnetIds": network.private_subnet_ids,
         "publicSubnetIds": network.public_subnet_ids,
     }
+
+
+def deployer_link(cfg: PlatformConfig) -> DeployerLink | None:
+    deployer = cfg.cluster.deployer
+    if deployer is None:
+        return None
+    return DeployerLink(connection=deployer.connection, cidrs=[str(c) for c in deployer.cidrs], vpc_id=deployer.vpc_id,
+                        peer_account_id=deployer.peer_account_id, transit_gateway_id=deployer.transit_gateway_id,
+                        route_table_ids=deployer.route_table_ids)

@@ -151,3 +151,15 @@ def test_service_cidr_is_outside_the_vpc(stack):
     vpc = ipaddress.IPv4Network(stack.of_type("aws:ec2/vpc:Vpc")[0].inputs["cidrBlock"])
     service = ipaddress.IPv4Network(_cluster(stack).inputs["kubernetesNetworkConfig"]["serviceIpv4Cidr"])
     assert not vpc.overlaps(service)
+
+
+def test_prod_api_endpoint_is_reachable_from_the_deployer_before_any_kubernetes_object(prod):
+    (rule,) = prod.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert (rule.inputs["cidrIpv4"], rule.inputs["fromPort"], rule.inputs["toPort"]) == ("10.100.0.0/24", 443, 443)
+    cluster = prod.named("aws:eks/cluster:Cluster", "eks")
+    assert rule.property_dependencies["securityGroupId"] == [cluster.urn], "the cluster's own security group"
+    provider = prod.named("pulumi:providers:kubernetes", "eks-k8s")
+    path = [prod.named("aws:ec2/vpcPeeringConnection:VpcPeeringConnection", "network-deployer"), rule,
+            *(t for t in prod.of_type("aws:ec2/routeTable:RouteTable") if t.name.startswith("network-private-"))]
+    missing = [r.name for r in path if r.urn not in provider.dependencies]
+    assert not missing, f"the Kubernetes provider must wait for the deployer's path: {missing}"

@@ -10,7 +10,7 @@ from component_harness import build, cluster, context, pool
 
 from components.gpu import Gpu, GpuArgs
 from components.karpenter import Karpenter, KarpenterArgs
-from components.network import Network, NetworkArgs
+from components.network import DeployerLink, Network, NetworkArgs
 from components.node_pools import NodePools, NodePoolsArgs
 
 AZS = ["us-east-1a", "us-east-1b", "us-east-1c"]
@@ -24,7 +24,7 @@ SLICED = {"role": "inference", "provisioner": "karpenter", "instanceTypes": ["g5
 def network(nat_per_az: bool, flow_logs: str = "cloudwatch", endpoints=()) -> Network:
     return Network("network", NetworkArgs(
         context=context(), cidr=ipaddress.IPv4Network("10.40.0.0/16"), availability_zones=AZS,
-        nat_per_az=nat_per_az, flow_logs_destination=flow_logs, flow_logs_retention_days=30,
+        nat_per_az=nat_per_az, flow_logs_destination=flow_logs, flow_logs_retention_days=30, deployer_link=None,
         endpoints=list(endpoints), protect=False))
 
 
@@ -117,3 +117,17 @@ def test_node_pools_make_node_groups_for_managed_pools_only():
     assert group.inputs["nodeGroupNamePrefix"] == "batch-"
     (template,) = recording.of_type("aws:ec2/launchTemplate:LaunchTemplate")
     assert template.inputs["tagSpecifications"][0]["tags"]["cost-center"] == "cc", "context tags reach the nodes"
+
+
+def test_network_attaches_to_a_transit_gateway_before_routing_through_it():
+    link = DeployerLink(connection="transitGateway", cidrs=["10.100.0.0/24"], transit_gateway_id="tgw-0123456789abcdef0")
+    recording = build(lambda: Network("network", NetworkArgs(
+        context=context(), cidr=ipaddress.IPv4Network("10.40.0.0/16"), availability_zones=AZS, nat_per_az=False,
+        flow_logs_destination="cloudwatch", flow_logs_retention_days=30, deployer_link=link, endpoints=[],
+        protect=False)))
+    attachment = recording.named("aws:ec2transitgateway/vpcAttachment:VpcAttachment", "network-deployer")
+    assert len(attachment.inputs["subnetIds"]) == 3, "one attachment ENI per AZ"
+    for az in AZS:
+        table = recording.named("aws:ec2/routeTable:RouteTable", f"network-private-{az}")
+        assert {"cidrBlock": "10.100.0.0/24", "transitGatewayId": "tgw-0123456789abcdef0"} in table.inputs["routes"]
+        assert attachment.urn in table.dependencies, "a route through the gateway needs the attachment first"

@@ -200,6 +200,20 @@ BAD = {
         _set("ml-platform:cluster.adminPrincipals", ["arn:aws:iam::111122223333:role/admin",
                                                     "arn:aws:iam::444455556666:role/admin"]),
         "ml-platform:cluster.adminPrincipals: admin principal names must be unique, admin repeated"),
+    "private endpoint with no deployer network": (
+        _both(_set("ml-platform:cluster.publicAccessCidrs", [])),
+        "ml-platform:cluster: deployer: missing; with no publicAccessCidrs the API endpoint is private, and "
+        "without a deployer network nothing could ever reach it to create the Kubernetes objects"),
+    "peering deployer without its VPC": (
+        _set("ml-platform:cluster.deployer", {"connection": "peering", "cidrs": ["10.100.0.0/24"]}),
+        "ml-platform:cluster.deployer: peering needs vpcId, the deployer VPC id like vpc-0123456789abcdef0"),
+    "inVpc deployer outside the VPC": (
+        _set("ml-platform:cluster.deployer", {"connection": "inVpc", "cidrs": ["10.100.0.0/24"]}),
+        "cluster.deployer.cidrs: 10.100.0.0/24 is not inside network.cidr 10.20.0.0/16"),
+    "peered deployer inside the VPC": (
+        _set("ml-platform:cluster.deployer", {"connection": "transitGateway", "transitGatewayId": "tgw-0123456789abcdef0",
+                                              "cidrs": ["10.20.255.0/24"]}),
+        "cluster.deployer.cidrs: 10.20.255.0/24 overlaps network.cidr 10.20.0.0/16; a transitGateway route cannot"),
     "unknown endpoint": (
         _set("ml-platform:network.endpoints", ["s3", "dynamodb"]),
         "ml-platform:network.endpoints.1: Input should be 's3', 'ecr' or 'sts' (got 'dynamodb')"),

@@ -130,3 +130,21 @@ def test_every_aws_resource_carries_the_default_tags(stack):
         if resource.custom and resource.type.startswith("aws:"):
             assert resource.provider and resource.provider.startswith(providers[0].urn), \
                 f"{resource.type} {resource.name} does not use the tagged provider"
+
+
+def test_prod_deployer_vpc_is_peered_and_routed_both_ways(prod):
+    peering = prod.named("aws:ec2/vpcPeeringConnection:VpcPeeringConnection", "network-deployer")
+    assert peering.inputs["peerVpcId"] == "vpc-0d3b1e4a5c6f70812" and peering.inputs["autoAccept"] is True
+    for table in prod.of_type("aws:ec2/routeTable:RouteTable"):
+        if table.name.startswith("network-private-"):
+            routes = {r["cidrBlock"]: r for r in table.inputs["routes"]}
+            assert "vpcPeeringConnectionId" in routes["10.100.0.0/24"], f"{table.name} reaches the deployer"
+            assert peering.urn in table.property_dependencies["routes"]
+    back = prod.named("aws:ec2/route:Route", "network-deployer-return-rtb-0a1b2c3d4e5f60718")
+    assert (back.inputs["routeTableId"], back.inputs["destinationCidrBlock"]) == ("rtb-0a1b2c3d4e5f60718",
+                                                                                  "10.30.0.0/16")
+
+
+def test_dev_has_no_deployer_link(dev):
+    assert not dev.of_type("aws:ec2/vpcPeeringConnection:VpcPeeringConnection")
+    assert not dev.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")

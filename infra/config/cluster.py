@@ -4,14 +4,53 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from catalog.eks import RELEASES
 from catalog.model import Model, distinct
 from infra.config.base import Cidr, private_network, retention
 
 IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
+VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+TGW_ID = re.compile(r"^tgw-[0-9a-f]{8,17}$")
+ROUTE_TABLE_ID = re.compile(r"^rtb-[0-9a-f]{8,17}$")
+
+
+class Deployer(Model):
+    """The network of the machine that runs `pulumi up`: how it reaches the API endpoint from the first `up`."""
+
+    connection: Literal["peering", "transitGateway", "inVpc"] = Field(
+        description="peering: VPC peering to an existing deployer VPC; transitGateway: attach this VPC to an "
+        "existing transit gateway; inVpc: the deployer runs inside this stack's VPC (two-phase first up).")
+    cidrs: list[Cidr] = Field(min_length=1, description="Deployer addresses; 443 on the API endpoint is opened "
+                              "to them and (peering, transitGateway) routed to them.")
+    vpc_id: str | None = Field(None, description="peering: the deployer VPC (vpc-...).")
+    peer_account_id: str | None = Field(None, pattern=r"^\d{12}$",
+                                        description="peering: the deployer VPC's account, if not this one "
+                                        "(the peering is then accepted there).")
+    transit_gateway_id: str | None = Field(None, description="transitGateway: the gateway (tgw-...).")
+    route_table_ids: list[str] = Field(
+        default_factory=list,
+        description="peering (same account): deployer route tables that get a route back to this VPC.")
+
+    @model_validator(mode="after")
+    def _connection_fields(self) -> Deployer:
+        if self.connection == "peering" and not (self.vpc_id and VPC_ID.match(self.vpc_id)):
+            raise ValueError(f"peering needs vpcId, the deployer VPC id like vpc-0123456789abcdef0 "
+                             f"(got {self.vpc_id!r})")
+        if self.connection == "transitGateway" and not (self.transit_gateway_id and
+                                                         TGW_ID.match(self.transit_gateway_id)):
+            raise ValueError(f"transitGateway needs transitGatewayId like tgw-0123456789abcdef0 "
+                             f"(got {self.transit_gateway_id!r})")
+        bad = [t for t in self.route_table_ids if not ROUTE_TABLE_ID.match(t)]
+        if bad:
+            raise ValueError(f"routeTableIds must be route table ids like rtb-0123456789abcdef0, got {bad}")
+        if self.route_table_ids and (self.connection != "peering" or self.peer_account_id):
+            raise ValueError("routeTableIds is for peering within this account: other connections route "
+                             "the way back on their own side (docs/deploying.md)")
+        return self
 
 
 class Cluster(Model):
@@ -35,6 +74,16 @@ class Cluster(Model):
     node_ssm_access: bool = Field(
         False, description="Attach AmazonSSMManagedInstanceCore to nodes (shell access without SSH)."
     )
+    deployer: Deployer | None = Field(
+        None, description="Where `pulumi up` runs from; required with a private-only endpoint (docs/deploying.md).")
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Cluster:
+        if not self.public_access_cidrs and self.deployer is None:
+            raise ValueError("deployer: missing; with no publicAccessCidrs the API endpoint is private, and without a "
+                             "deployer network nothing could ever reach it to create the Kubernetes objects "
+                             "(set deployer.connection: peering, transitGateway or inVpc; docs/deploying.md)")
+        return self
 
     @field_validator("version")
     @classmethod

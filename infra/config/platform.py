@@ -80,6 +80,16 @@ class PlatformConfig(Model):
         for az in self.network.availability_zones:
             if not az.startswith(self.region) or not az[len(self.region):].isalpha():
                 raise ValueError(f"network.availabilityZones: {az!r} is not an AZ of region {self.region}")
+        deployer = self.cluster.deployer
+        if deployer is not None:
+            for cidr in deployer.cidrs:
+                inside = cidr.subnet_of(self.network.cidr)
+                if deployer.connection == "inVpc" and not inside:
+                    raise ValueError(f"cluster.deployer.cidrs: {cidr} is not inside network.cidr {self.network.cidr}; "
+                                     f"an inVpc deployer runs in this stack's VPC")
+                if deployer.connection != "inVpc" and cidr.overlaps(self.network.cidr):
+                    raise ValueError(f"cluster.deployer.cidrs: {cidr} overlaps network.cidr {self.network.cidr}; "
+                                     f"a {deployer.connection} route cannot reach an address inside this VPC")
         if self.cluster.service_cidr.overlaps(self.network.cidr):
             raise ValueError(
                 f"cluster.serviceCidr {self.cluster.service_cidr} overlaps network.cidr {self.network.cidr}"
