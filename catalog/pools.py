@@ -20,6 +20,11 @@ from catalog.model import Model, distinct
 # EKS managed node groups hold at most 450 nodes (EKS service quotas).
 MAX_NODES_PER_GROUP = 450
 DURATION = re.compile(r"^(([0-9]+(s|m|h))+|Never)$")  # Karpenter v1 NodePool duration pattern
+GRACE = re.compile(r"^([0-9]+(s|m|h))+$")  # Karpenter v1 terminationGracePeriod pattern (no Never)
+# How long Karpenter may drain a node before it deletes the pods anyway: long enough for a training
+# job to write a checkpoint, short for stateless CPU and inference work. Without it a PDB with no
+# allowed disruptions or a do-not-disrupt pod blocks a drain, and `pulumi destroy`, forever.
+ROLE_GRACE: dict[str | None, str] = {"cpu": "30m", "training": "2h", "inference": "15m"}
 
 # Which GPU models each pool role may run; H100 (p5) only with allowH100.
 ROLE_GPU_MODELS: dict[str, frozenset[str | None]] = {
@@ -102,6 +107,10 @@ class NodePool(Model):
         description="Encrypted gp3 root volume per node, GiB; defaults per role (system 50, cpu 100, "
                     "training 500, inference 200).")
     labels: dict[str, str] = Field(default_factory=dict, description="Extra node labels.")
+    termination_grace_period: str = Field(
+        default_factory=lambda data: ROLE_GRACE.get(data.get("role"), "30m"),
+        description="Karpenter: longest drain of a node before its pods are deleted anyway (and the bound on "
+                    "`pulumi destroy`); defaults per role (cpu 30m, training 2h, inference 15m).")
     critical_addons_only: bool = Field(
         False, description="Taint the pool `CriticalAddonsOnly=true:NoSchedule` (system pool only)."
     )
@@ -111,6 +120,13 @@ class NodePool(Model):
     allow_h100: bool = Field(False, alias="allowH100", description="Training: allow H100 (p5) instances.")
     time_slicing_replicas: int | None = Field(
         None, ge=2, le=48, description="Inference: share each GPU among this many pods (NVIDIA time-slicing).")
+
+    @field_validator("termination_grace_period")
+    @classmethod
+    def _grace(cls, value: str) -> str:
+        if not GRACE.match(value):
+            raise ValueError(f"{value!r} is not a Karpenter duration like 15m, 2h or 1h30m")
+        return value
 
     @field_validator("instance_types")
     @classmethod
@@ -213,9 +229,18 @@ class NodePool(Model):
                       gpus=max(s.gpus for s in specs) * self.max_size)
 
     @property
+    def grace_seconds(self) -> int:
+        return duration_seconds(self.termination_grace_period)
+
+    @property
     def desired(self) -> int:
         return self.min_size if self.desired_size is None else self.desired_size
 
     @property
     def gpu(self) -> bool:
         return self.role in ("training", "inference")
+
+
+def duration_seconds(duration: str) -> int:
+    """Seconds in a Go-style duration like 1h30m or 45s."""
+    return sum(int(n) * {"h": 3600, "m": 60, "s": 1}[unit] for n, unit in re.findall(r"([0-9]+)([hms])", duration))

@@ -33,6 +33,8 @@ NAMESPACE = "kube-system"  # where upstream installs it; Pod Identity binds this
 SERVICE_ACCOUNT = "karpenter"
 # Upstream's getting-started sizing for the controller.
 CONTROLLER_RESOURCES = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+# Beyond a pool's terminationGracePeriod: instance termination and the finalizers after the drain.
+DELETE_MARGIN_SECONDS = 15 * 60
 QUEUE_RETENTION_SECONDS = 300  # interruption events are stale after five minutes (upstream value)
 
 
@@ -137,10 +139,14 @@ class Karpenter(pulumi.ComponentResource):
                 placement = aws.ec2.PlacementGroup(f"{name}-{pool_name}", strategy="cluster", opts=child).name
             node_class = ec2_node_class(pool_name, pool, cluster_name=context.cluster_name, node_role=nodes.role.name,
                                         ami_alias=args.ami_alias, tags=context.tags, placement_group=placement)
+            # Deleting either waits for the pool's nodes to drain, for up to the grace period: outwait it.
+            delete_timeout = f"{(pool.grace_seconds + DELETE_MARGIN_SECONDS) // 60}m"
             # The controller's webhooks validate these: they wait for it.
-            kube_system.custom_resource(f"{name}-{pool_name}-class", node_class, depends_on=[release])
+            kube_system.custom_resource(f"{name}-{pool_name}-class", node_class, depends_on=[release],
+                                        delete_timeout=delete_timeout)
             zones = list(args.availability_zones[:1]) if pool.efa else None
-            kube_system.custom_resource(f"{name}-{pool_name}", node_pool(pool_name, pool, zones), depends_on=[release])
+            kube_system.custom_resource(f"{name}-{pool_name}", node_pool(pool_name, pool, zones), depends_on=[release],
+                                        delete_timeout=delete_timeout)
 
         self.queue_name = queue.name
         self.controller_role_arn = controller.role.arn

@@ -56,6 +56,7 @@ def node_pool(pool_name: str, pool: NodePool, zones: list[str] | None = None) ->
         "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": pool_name},
         "requirements": requirements,
         "expireAfter": pool.disruption.expire_after,
+        "terminationGracePeriod": pool.termination_grace_period,
     }
     taints = [t.as_k8s() for t in pool_taints(pool)]
     if taints:

@@ -57,16 +57,19 @@ class Scope:
         )
 
     def custom_resource(self, resource_name: str, manifest: Mapping[str, Any], *,
-                        depends_on: Sequence[pulumi.Resource] = ()) -> k8s.apiextensions.CustomResource:
+                        depends_on: Sequence[pulumi.Resource] = (),
+                        delete_timeout: str | None = None) -> k8s.apiextensions.CustomResource:
         """A custom resource whose apiVersion/kind/metadata/spec come from a builder's manifest dict."""
         return k8s.apiextensions.CustomResource(
             resource_name, api_version=manifest["apiVersion"], kind=manifest["kind"],
-            metadata=manifest["metadata"], spec=manifest["spec"], opts=self._after(depends_on))
+            metadata=manifest["metadata"], spec=manifest["spec"], opts=self._after(depends_on, delete_timeout))
 
-    def _after(self, depends_on: Sequence[pulumi.Resource]) -> pulumi.ResourceOptions:
-        if not depends_on:
+    def _after(self, depends_on: Sequence[pulumi.Resource], delete_timeout: str | None = None) -> pulumi.ResourceOptions:
+        if not depends_on and delete_timeout is None:
             return self.opts
-        return pulumi.ResourceOptions.merge(self.opts, pulumi.ResourceOptions(depends_on=list(depends_on)))
+        timeouts = pulumi.CustomTimeouts(delete=delete_timeout) if delete_timeout else None
+        return pulumi.ResourceOptions.merge(self.opts, pulumi.ResourceOptions(depends_on=list(depends_on),
+                                                                              custom_timeouts=timeouts))
 
 
 def existing_namespace(name: str, cluster: ClusterHandle, parent: pulumi.Resource) -> Scope:

@@ -49,6 +49,7 @@ class Resource:
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     ignore_changes: list[str] = field(default_factory=list)
     provider: str | None = None
+    delete_timeout: str | None = None
 
 
 @dataclass
@@ -153,6 +154,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
                 ignore_changes=list(request.ignoreChanges),
                 provider=request.provider or None,
+                delete_timeout=request.customTimeouts.delete or None,
             ))
         return response
 

@@ -214,6 +214,9 @@ BAD = {
         _set("ml-platform:cluster.deployer", {"connection": "transitGateway", "transitGatewayId": "tgw-0123456789abcdef0",
                                               "cidrs": ["10.20.255.0/24"]}),
         "cluster.deployer.cidrs: 10.20.255.0/24 overlaps network.cidr 10.20.0.0/16; a transitGateway route cannot"),
+    "drain that may never end": (
+        _set("ml-platform:nodePools.training.terminationGracePeriod", "Never"),
+        "ml-platform:nodePools.training.terminationGracePeriod: 'Never' is not a Karpenter duration like 15m"),
     "unknown endpoint": (
         _set("ml-platform:network.endpoints", ["s3", "dynamodb"]),
         "ml-platform:network.endpoints.1: Input should be 's3', 'ecr' or 'sts' (got 'dynamodb')"),

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from catalog.pools import duration_seconds
 from components.karpenter_iam import INTERRUPTION_EVENTS, INTERRUPTION_QUEUE_ACTIONS
 from infra.config import parse
 from infra.config.stack_file import read_stack_config
@@ -209,3 +210,17 @@ def test_custom_resources_wait_for_the_controller(stack):
     assert crds.urn in controller.dependencies
     for resource in [*stack.of_type(NODEPOOL), *stack.of_type(NODECLASS)]:
         assert controller.urn in resource.dependencies, resource.name
+
+
+def test_every_pool_drains_within_its_grace_period_and_pulumi_outwaits_it(stack):
+    cfg = _config(stack.stack)
+    pools = {p.inputs["metadata"]["name"]: p for p in stack.of_type("kubernetes:karpenter.sh/v1:NodePool")}
+    classes = {c.inputs["metadata"]["name"]: c for c in stack.of_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass")}
+    expected = {"cpu": "30m", "training": "2h", "inference": "15m"}
+    for name, pool in cfg.pools_by("karpenter").items():
+        grace = pools[name].inputs["spec"]["template"]["spec"]["terminationGracePeriod"]
+        assert grace == expected[pool.role], f"{name}: the role default"
+        for resource in (pools[name], classes[name]):
+            assert resource.delete_timeout is not None, f"{resource.name} has no delete timeout"
+            assert duration_seconds(resource.delete_timeout) > duration_seconds(grace), (
+                f"{resource.name}: deleting waits up to {grace} for the drain; the timeout must be longer")
