@@ -45,7 +45,9 @@ class Limits(Model):
 
     cpu: int = Field(ge=1, description="Total vCPUs across the pool's nodes.")
     memory_gib: int = Field(alias="memoryGiB", ge=1, description="Total memory across the pool's nodes, GiB.")
-    gpus: int = Field(0, ge=0, description="Total nvidia.com/gpu across the pool's nodes.")
+    gpus: int = Field(0, ge=0, description="Total nvidia.com/gpu across the pool's nodes, as Karpenter counts them "
+                      "from node capacity: with time-slicing, each GPU counts once per slice.")
+    nodes: int | None = Field(None, ge=1, description="Most nodes; time-sliced pools always get it (maxSize).")
 
 
 class Budget(Model):
@@ -203,7 +205,7 @@ class NodePool(Model):
             raise ValueError("Karpenter pools scale from zero on demand: drop minSize and desiredSize")
         limits = self.effective_limits
         fits = [t for t in self.types if INSTANCES[t].vcpu <= limits.cpu
-                and INSTANCES[t].memory_gib <= limits.memory_gib and INSTANCES[t].gpus <= limits.gpus]
+                and INSTANCES[t].memory_gib <= limits.memory_gib and self.counted_gpus(t) <= limits.gpus]
         if not fits:
             smallest = min(self.types, key=lambda t: (INSTANCES[t].gpus, INSTANCES[t].vcpu, INSTANCES[t].memory_gib))
             spec = INSTANCES[smallest]
@@ -219,14 +221,33 @@ class NodePool(Model):
         return list(dict.fromkeys([*self.instance_types, *expanded]))
 
     @property
+    def slices(self) -> int:
+        """How many pods share each GPU (1 without time-slicing)."""
+        return self.time_slicing_replicas or 1
+
+    def counted_gpus(self, instance_type: str) -> int:
+        """nvidia.com/gpu one node of `instance_type` advertises, and Karpenter counts against limits."""
+        return INSTANCES[instance_type].gpus * self.slices
+
+    @property
+    def gpu_capacity(self) -> int:
+        """The pool's GPU capacity for the platform (quotas, fit checks): nodes x GPUs per node x slices."""
+        return self.max_size * max(self.counted_gpus(t) for t in self.types)
+
+    @property
     def effective_limits(self) -> Limits:
-        """Configured limits, or maxSize nodes of the pool's largest type in each dimension."""
+        """Configured limits, or maxSize nodes of the pool's largest type in each dimension.
+
+        A time-sliced pool is bounded by node count: its nodes advertise one GPU per slice.
+        """
+        nodes = self.max_size if self.time_slicing_replicas else None
         if self.limits is not None:
-            return self.limits
+            return self.limits if self.limits.nodes or nodes is None else self.limits.model_copy(
+                update={"nodes": nodes})
         specs = [INSTANCES[t] for t in self.types]
         return Limits(cpu=max(s.vcpu for s in specs) * self.max_size,
                       memory_gib=max(s.memory_gib for s in specs) * self.max_size,
-                      gpus=max(s.gpus for s in specs) * self.max_size)
+                      gpus=self.gpu_capacity, nodes=nodes)
 
     @property
     def grace_seconds(self) -> int:

@@ -73,6 +73,7 @@ def node_pool(pool_name: str, pool: NodePool, zones: list[str] | None = None) ->
                 "budgets": [b.model_dump(by_alias=True, exclude_none=True) for b in pool.disruption.budgets],
             },
             # Never unbounded: the ceiling of what this pool can cost.
-            "limits": {"cpu": str(limits.cpu), "memory": f"{limits.memory_gib}Gi", GPU_RESOURCE: str(limits.gpus)},
+            "limits": {"cpu": str(limits.cpu), "memory": f"{limits.memory_gib}Gi", GPU_RESOURCE: str(limits.gpus),
+                       **({"nodes": str(limits.nodes)} if limits.nodes else {})},
         },
     }

@@ -15,6 +15,7 @@ from policies.cost_model import (
     estimate,
     gib,
     nodes_within_limits,
+    physical_gpus,
     requirement_values,
     stack_region,
 )
@@ -161,7 +162,7 @@ max_pool_size = resource_rule(
 def _total_gpus(resources, config) -> Iterator[tuple[str, str | None]]:
     total = 0.0
     for pool in of_type(resources, NODEPOOL):
-        total += float(((pool.props.get("spec") or {}).get("limits") or {}).get("nvidia.com/gpu", math.inf))
+        total += physical_gpus(pool.props.get("spec") or {})
     for group in of_type(resources, NODE_GROUP):
         per_node = max((INSTANCES[t].gpus for t in instance_types(NODE_GROUP, group.props) if t in INSTANCES),
                        default=0)

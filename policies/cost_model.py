@@ -71,7 +71,9 @@ def nodes_within_limits(spec: Mapping[str, Any]) -> dict[str, float]:
     cpu = float(limits.get("cpu", math.inf))
     memory = gib(limits.get("memory", "inf"))
     gpus = float(limits.get("nvidia.com/gpu", math.inf))
-    return {name: min(cpu // s.vcpu, memory // s.memory_gib, gpus // s.gpus if s.gpus else math.inf)
+    # A time-sliced pool's GPU limit counts slices; its node limit bounds the physical nodes.
+    nodes = float(limits.get("nodes", math.inf))
+    return {name: min(cpu // s.vcpu, memory // s.memory_gib, gpus // s.gpus if s.gpus else math.inf, nodes)
             for name, s in ((t, INSTANCES[t]) for t in requirement_values(spec, "node.kubernetes.io/instance-type")
                             if t in INSTANCES)}
 
@@ -85,6 +87,12 @@ def stack_region(resources: Sequence[Any]) -> str | None:
             if isinstance(region, str) and region:
                 return region
     return None
+
+
+def physical_gpus(spec: Mapping[str, Any]) -> float:
+    """The most physical GPUs a NodePool can hold (time-slicing counted once per GPU, not per slice)."""
+    return max((nodes * INSTANCES[t].gpus for t, nodes in nodes_within_limits(spec).items() if INSTANCES[t].gpus),
+               default=0.0)
 
 
 def estimate(resources: Sequence[Any]) -> Estimate:

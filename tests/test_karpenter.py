@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from catalog.instances import INSTANCES
 from catalog.pools import duration_seconds
 from components.karpenter_iam import INTERRUPTION_EVENTS, INTERRUPTION_QUEUE_ACTIONS
 from infra.config import parse
@@ -68,7 +69,8 @@ def test_every_nodepool_is_bounded_in_cpu_memory_and_gpus(stack):
     for name, spec in _node_pools(stack).items():
         limits = cfg.node_pools[name].effective_limits
         assert spec["limits"] == {"cpu": str(limits.cpu), "memory": f"{limits.memory_gib}Gi",
-                                  "nvidia.com/gpu": str(limits.gpus)}, name
+                                  "nvidia.com/gpu": str(limits.gpus),
+                                  **({"nodes": str(limits.nodes)} if limits.nodes else {})}, name
     assert _node_pools(stack)["training"]["limits"]["nvidia.com/gpu"] == str(8 * cfg.node_pools["training"].max_size)
 
 
@@ -224,3 +226,26 @@ def test_every_pool_drains_within_its_grace_period_and_pulumi_outwaits_it(stack)
             assert resource.delete_timeout is not None, f"{resource.name} has no delete timeout"
             assert duration_seconds(resource.delete_timeout) > duration_seconds(grace), (
                 f"{resource.name}: deleting waits up to {grace} for the drain; the timeout must be longer")
+
+
+def _quantity(value: str) -> float:
+    return float(value.removesuffix("Gi"))
+
+
+def test_max_size_nodes_fit_within_every_limit_karpenter_counts(stack):
+    """Karpenter counts usage from node capacity: a time-sliced g5.xlarge advertises 4 nvidia.com/gpu."""
+    cfg = _config(stack.stack)
+    for name, spec in _node_pools(stack).items():
+        pool = cfg.node_pools[name]
+        if pool.limits is not None:
+            continue  # explicit limits cap the pool below maxSize on purpose
+        types_ = _requirement(spec, "node.kubernetes.io/instance-type")["values"]
+        largest = {"cpu": max(INSTANCES[t].vcpu for t in types_),
+                   "memory": max(INSTANCES[t].memory_gib for t in types_),
+                   "nvidia.com/gpu": max(INSTANCES[t].gpus * (pool.time_slicing_replicas or 1) for t in types_),
+                   "nodes": 1}
+        for key, per_node in largest.items():
+            limit = spec["limits"].get(key)
+            if limit is not None:
+                assert pool.max_size * per_node <= _quantity(limit), (
+                    f"{stack.stack}/{name}: {pool.max_size} nodes need {key} {pool.max_size * per_node}, limit {limit}")

@@ -226,7 +226,8 @@ CASES: dict[str, Case] = {
                           .update(values=["on-demand"]), "a GPU pool runs on-demand only", {"required": True}),
     "cost-max-pool-size": Case(stack("dev"), lambda rs: nodepool(rs, "cpu")["limits"].update(cpu="1000"),
                                "the pool may grow to 80 nodes; this stack allows 50", {"maxNodes": 50}),
-    "cost-max-gpus": Case(stack("dev"), lambda rs: nodepool(rs)["limits"].update(**{"nvidia.com/gpu": "64"}),
+    "cost-max-gpus": Case(stack("dev"), lambda rs: nodepool(rs)["limits"].update(
+        **{"nvidia.com/gpu": "64", "cpu": "768", "memory": "9216Gi"}),
                           "the stack may run 68 GPUs; its cap is 24", {"maxGpus": 24}),
     "cost-ebs-volume-cap": Case(stack("prod"), lambda rs: nodeclass(rs)["blockDeviceMappings"][0]["ebs"].update(
         volumeSize="4000Gi"), "volume /dev/xvda is 4000 GiB per node; the cap is 2000 GiB"),
