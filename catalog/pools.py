@@ -119,6 +119,10 @@ class NodePool(Model):
     limits: Limits | None = Field(None, description="Karpenter: total cpu/memory/GPU; default maxSize × largest type.")
     disruption: Disruption = Field(default_factory=Disruption, description="Karpenter: consolidation and expiry.")
     efa: bool = Field(False, description="Training: EFA networking and a cluster placement group for multi-node jobs.")
+    efa_zone_id: str | None = Field(
+        None, alias="efaZoneId",
+        description="Training with efa: the one zone, by zone ID (use1-az4), the pool's nodes run in; pick one "
+                    "that offers the pool's instance types in your account (docs/karpenter.md).")
     allow_h100: bool = Field(False, alias="allowH100", description="Training: allow H100 (p5) instances.")
     time_slicing_replicas: int | None = Field(
         None, ge=2, le=48, description="Inference: share each GPU among this many pods (NVIDIA time-slicing).")
@@ -171,6 +175,8 @@ class NodePool(Model):
             raise ValueError("allowH100 is only for training pools")
         if self.efa:
             self._check_efa()
+        elif self.efa_zone_id is not None:
+            raise ValueError("efaZoneId is only for pools with efa: true")
         if self.time_slicing_replicas and self.role != "inference":
             raise ValueError("timeSlicingReplicas is only for inference pools")
         if self.provisioner == "managed":
@@ -185,6 +191,9 @@ class NodePool(Model):
         without = [t for t in self.types if not INSTANCES[t].efa_interfaces]
         if without:
             raise ValueError(f"efa needs EFA-capable instance types; {', '.join(without)} has no EFA")
+        if self.efa_zone_id is None:
+            raise ValueError("efa needs efaZoneId: EFA nodes share one zone, named by its zone ID (like use1-az4) "
+                             "because zone names map to different zones in each account")
 
     def _check_managed(self) -> None:
         if len(self.capacity_types) != 1:

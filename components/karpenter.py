@@ -11,7 +11,7 @@ may be disrupted).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -45,7 +45,6 @@ class KarpenterArgs:
     replicas: int
     ami_alias: str  # a dated al2023@vYYYYMMDD
     pools: Mapping[str, NodePool]  # the Karpenter pools
-    availability_zones: Sequence[str]
     node_ssm_access: bool
 
 
@@ -144,8 +143,7 @@ class Karpenter(pulumi.ComponentResource):
             # The controller's webhooks validate these: they wait for it.
             kube_system.custom_resource(f"{name}-{pool_name}-class", node_class, depends_on=[release],
                                         delete_timeout=delete_timeout)
-            zones = list(args.availability_zones[:1]) if pool.efa else None
-            kube_system.custom_resource(f"{name}-{pool_name}", node_pool(pool_name, pool, zones), depends_on=[release],
+            kube_system.custom_resource(f"{name}-{pool_name}", node_pool(pool_name, pool), depends_on=[release],
                                         delete_timeout=delete_timeout)
 
         self.queue_name = queue.name

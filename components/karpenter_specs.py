@@ -19,6 +19,7 @@ from catalog.scheduling import GPU_RESOURCE, pool_labels, pool_taints
 
 NODEPOOL_API = "karpenter.sh/v1"
 NODECLASS_API = "karpenter.k8s.aws/v1"
+ZONE_ID_LABEL = "topology.k8s.aws/zone-id"  # a Karpenter (AWS) well-known label, v1
 
 
 def ec2_node_class(pool_name: str, pool: NodePool, *, cluster_name: str, node_role: pulumi.Input[str],
@@ -41,7 +42,7 @@ def ec2_node_class(pool_name: str, pool: NodePool, *, cluster_name: str, node_ro
     return {"apiVersion": NODECLASS_API, "kind": "EC2NodeClass", "metadata": {"name": pool_name}, "spec": spec}
 
 
-def node_pool(pool_name: str, pool: NodePool, zones: list[str] | None = None) -> dict[str, Any]:
+def node_pool(pool_name: str, pool: NodePool) -> dict[str, Any]:
     """What the pool may launch, how much of it, and when Karpenter may take it away."""
     limits = pool.effective_limits
     requirements = [
@@ -50,8 +51,9 @@ def node_pool(pool_name: str, pool: NodePool, zones: list[str] | None = None) ->
         {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
         {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
     ]
-    if zones:
-        requirements.append({"key": "topology.kubernetes.io/zone", "operator": "In", "values": zones})
+    if pool.efa_zone_id:
+        # By zone ID: zone names map to different physical zones in each account.
+        requirements.append({"key": ZONE_ID_LABEL, "operator": "In", "values": [pool.efa_zone_id]})
     template_spec: dict[str, Any] = {
         "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": pool_name},
         "requirements": requirements,

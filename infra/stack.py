@@ -79,7 +79,6 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
                 replicas=cfg.karpenter.replicas,
                 ami_alias=cfg.karpenter.ami_alias,
                 pools=cfg.pools_by("karpenter"),
-                availability_zones=cfg.network.availability_zones,
                 node_ssm_access=cfg.cluster.node_ssm_access,
             ),
             opts=on_aws,

@@ -10,6 +10,7 @@ from catalog.node_launch import (
     nodeclass_metadata_options,
     nodeclass_root_volume,
 )
+from catalog.zones import region_code, zone_id_problem
 from components.namespace import POD_IDENTITY_AGENT, NamespaceArgs, network_policies
 
 
@@ -42,3 +43,11 @@ def test_pods_that_call_aws_reach_the_pod_identity_agent_and_https():
     assert (agent["to"][0]["ipBlock"]["cidr"], agent["ports"]) == (POD_IDENTITY_AGENT, [{"protocol": "TCP",
                                                                                           "port": 80}])
     assert https["ports"] == [{"protocol": "TCP", "port": 443}]
+
+
+@pytest.mark.parametrize(("region", "code"), [("us-east-1", "use1"), ("eu-west-1", "euw1"), ("ap-southeast-2", "apse2"),
+                                              ("ap-northeast-1", "apne1"), ("us-gov-west-1", "usgw1"),
+                                              ("ca-central-1", "cac1")])
+def test_zone_ids_carry_the_region_code(region, code):
+    assert region_code(region) == code
+    assert zone_id_problem(f"{code}-az3", region) is None

@@ -16,7 +16,7 @@ from components.node_pools import NodePools, NodePoolsArgs
 AZS = ["us-east-1a", "us-east-1b", "us-east-1c"]
 CPU = {"role": "cpu", "provisioner": "karpenter", "instanceTypes": ["c6i.xlarge"], "maxSize": 4}
 EFA_TRAINING = {"role": "training", "provisioner": "karpenter", "instanceTypes": ["p4d.24xlarge"], "maxSize": 2,
-                "efa": True}
+                "efa": True, "efaZoneId": "use1-az6"}
 SLICED = {"role": "inference", "provisioner": "karpenter", "instanceTypes": ["g5.xlarge"], "maxSize": 2,
           "timeSlicingReplicas": 4}
 
@@ -58,18 +58,18 @@ def test_network_without_interface_endpoints_has_no_endpoint_security_group():
 def karpenter(pools: dict) -> Karpenter:
     return Karpenter("karpenter", KarpenterArgs(
         context=context(), cluster=cluster(), replicas=2, ami_alias="al2023@v20260903",
-        pools={name: pool(**spec) for name, spec in pools.items()}, availability_zones=AZS, node_ssm_access=False))
+        pools={name: pool(**spec) for name, spec in pools.items()}, node_ssm_access=False))
 
 
-def test_karpenter_pins_an_efa_pool_to_one_zone_in_a_placement_group():
+def test_karpenter_pins_an_efa_pool_to_its_zone_id_in_a_placement_group():
     recording = build(lambda: karpenter({"cpu": CPU, "training": EFA_TRAINING}))
     (placement,) = recording.of_type("aws:ec2/placementGroup:PlacementGroup")
     assert (placement.name, placement.inputs["strategy"]) == ("karpenter-training", "cluster")
     pools = {p.inputs["metadata"]["name"]: p.inputs["spec"] for p in recording.of_type(
         "kubernetes:karpenter.sh/v1:NodePool")}
-    zones = {name: [r["values"] for r in spec["template"]["spec"]["requirements"]
-                    if r["key"] == "topology.kubernetes.io/zone"] for name, spec in pools.items()}
-    assert zones == {"cpu": [], "training": [["us-east-1a"]]}
+    zones = {name: [(r["key"], r["values"]) for r in spec["template"]["spec"]["requirements"]
+                    if r["key"].startswith("topology.")] for name, spec in pools.items()}
+    assert zones == {"cpu": [], "training": [("topology.k8s.aws/zone-id", ["use1-az6"])]}
 
 
 def test_karpenter_controller_role_is_bound_to_its_service_account_and_waited_for():

@@ -217,6 +217,18 @@ BAD = {
     "drain that may never end": (
         _set("ml-platform:nodePools.training.terminationGracePeriod", "Never"),
         "ml-platform:nodePools.training.terminationGracePeriod: 'Never' is not a Karpenter duration like 15m"),
+    "EFA pool without its zone": (
+        _both(_set("ml-platform:nodePools.training.efa", True),
+              _set("ml-platform:nodePools.training.instanceTypes", ["p4d.24xlarge"])),
+        "ml-platform:nodePools.training: efa needs efaZoneId: EFA nodes share one zone, named by its zone ID"),
+    "EFA zone by name": (
+        _both(_set("ml-platform:nodePools.training.efa", True), _set("ml-platform:nodePools.training.efaZoneId",
+                                                                     "us-east-1a")),
+        "nodePools.training.efaZoneId: 'us-east-1a' is not a zone ID like use1-az4"),
+    "EFA zone of another region": (
+        _both(_set("ml-platform:nodePools.training.efa", True), _set("ml-platform:nodePools.training.efaZoneId",
+                                                                     "usw2-az1")),
+        "nodePools.training.efaZoneId: 'usw2-az1' is not a zone of us-east-1 (its zone IDs start with use1-az)"),
     "unknown endpoint": (
         _set("ml-platform:network.endpoints", ["s3", "dynamodb"]),
         "ml-platform:network.endpoints.1: Input should be 's3', 'ecr' or 'sts' (got 'dynamodb')"),

@@ -126,7 +126,10 @@ def test_prod_training_gets_efa_in_a_cluster_placement_group(prod, dev):
     assert group.inputs["strategy"] == "cluster"
     training = _node_classes(prod)["training"]
     assert training["placementGroupSelector"] == {"name": group.state["name"]}
-    assert _requirement(_node_pools(prod)["training"], "topology.kubernetes.io/zone")["values"] == ["us-east-1a"]
+    zone_id = _config("prod").node_pools["training"].efa_zone_id
+    assert _requirement(_node_pools(prod)["training"], "topology.k8s.aws/zone-id")["values"] == [zone_id]
+    keys = {r["key"] for r in _node_pools(prod)["training"]["template"]["spec"]["requirements"]}
+    assert "topology.kubernetes.io/zone" not in keys, "zone names differ per account: never pin by name"
     assert not dev.of_type("aws:ec2/placementGroup:PlacementGroup")
     assert "placementGroupSelector" not in _node_classes(dev)["training"]
 

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from catalog.model import Model
 from catalog.pools import NodePool
+from catalog.zones import zone_id_problem
 from infra.config.base import PROJECT
 from infra.config.cluster import Cluster
 from infra.config.network import Network, Tags
@@ -80,6 +81,10 @@ class PlatformConfig(Model):
         for az in self.network.availability_zones:
             if not az.startswith(self.region) or not az[len(self.region):].isalpha():
                 raise ValueError(f"network.availabilityZones: {az!r} is not an AZ of region {self.region}")
+        for name, pool in self.node_pools.items():
+            problem = pool.efa_zone_id and zone_id_problem(pool.efa_zone_id, self.region)
+            if problem:
+                raise ValueError(f"nodePools.{name}.efaZoneId: {problem}")
         deployer = self.cluster.deployer
         if deployer is not None:
             for cidr in deployer.cidrs:
