@@ -52,8 +52,11 @@ def device_plugin_values(pools: Mapping[str, NodePool], system_pool: str) -> dic
         "tolerations": [GPU_TAINT.toleration()],
         "affinity": gpu_node_affinity(),
         "gfd": {"enabled": True},
-        # With a config map present the chart assumes MIG and adds SYS_ADMIN unless this is set.
+        # With a config map present (time-slicing) chart v0.20.0 adds SYS_ADMIN unless both are set
+        # explicitly (templates/_helpers.tpl, requiresCapSysAdmin): no MIG, and a device list strategy
+        # without volume-mounts. envvar is the plugin's own default.
         "migStrategy": "none",
+        "deviceListStrategy": "envvar",
         "nfd": {"master": on_system, "gc": on_system,
                 "worker": {"nodeSelector": {GPU_PRESENT_LABEL: "true"}, "tolerations": [GPU_TAINT.toleration()]}},
     }

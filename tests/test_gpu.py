@@ -101,3 +101,26 @@ def test_gpu_namespace_admits_the_privileged_plugins(stack):
     assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
     for chart in ("nvidia-device-plugin", "dcgm-exporter"):
         assert _release(stack, chart).inputs["namespace"] == "gpu"
+
+
+def _requires_sys_admin(values: dict) -> bool:
+    """The device plugin chart v0.20.0's own decision (templates/_helpers.tpl: securityContext,
+    requiresCapSysAdmin, allPossibleMigStrategiesAreNone, deviceListStrategyIncludesVolumeMount)."""
+    if values.get("securityContext") or values.get("compatWithCPUManager"):
+        return False  # explicit securityContext / privileged: judged elsewhere
+    config = values.get("config") or {}
+    has_config_map = bool(config.get("name") or config.get("map"))
+    mig = values.get("migStrategy")
+    mig_not_none = (mig != "none") if mig else has_config_map
+    strategy = values.get("deviceListStrategy")
+    volume_mounts = ("volume-mounts" in strategy) if strategy else has_config_map
+    return mig_not_none or volume_mounts
+
+
+def test_device_plugin_runs_without_sys_admin_even_when_time_sliced(stack):
+    values = stack.named("kubernetes:helm.sh/v3:Release", "gpu-device-plugin").inputs["values"]
+    assert not _requires_sys_admin(values), "the chart would add SYS_ADMIN to the plugin container"
+    if stack.stack == "dev":
+        assert values["config"]["map"], "dev shares GPUs: the case where the chart adds SYS_ADMIN by default"
+    assert _requires_sys_admin({**values, "deviceListStrategy": None}) == bool(values.get("config")), \
+        "the chart's rule as read: a config map without an explicit strategy means SYS_ADMIN"
