@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STACK ?= dev
 
-.PHONY: plan test lint bench install lock clean
+.PHONY: plan test lint bench policy-pack pack-check install lock clean
 
 $(BIN)/mlp: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ test: install
 bench: install
 	$(BIN)/mlp bench
 
+## The policy pack as `pulumi policy publish` uploads it: dist/policy-pack/, self-contained.
+policy-pack: install
+	$(BIN)/python -m infra.policy_pack build
+
+## Install dist/policy-pack alone into a new venv (needs the package index), start it, list its rules.
+pack-check: policy-pack
+	$(BIN)/python -m infra.policy_pack check
+
 ## Static checks (ruff: pyflakes, bugbear, import order).
 lint: install
 	$(BIN)/ruff check catalog infra components policies tests
@@ -38,4 +46,4 @@ lock:
 	 /tmp/mlp-lock/bin/pip freeze | grep -vi -e '^ml-platform' -e '^# Editable') > constraints.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache dist

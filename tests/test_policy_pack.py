@@ -153,3 +153,30 @@ def test_every_rule_is_documented():
     docs = (ROOT / "docs" / "policies.md").read_text()
     for rule in RULES:
         assert f'<a id="{rule.name}"></a>`{rule.name}` | {rule.enforcement_level.value} |' in docs, rule.name
+
+
+def test_the_built_pack_needs_nothing_outside_its_directory(tmp_path):
+    """`pulumi policy publish` uploads one directory: everything the pack imports is in it or in its requirements."""
+    import ast
+
+    from packaging.requirements import Requirement
+
+    from infra.policy_pack import build
+
+    pack = build(tmp_path / "policy-pack")
+    config = (pack / "PulumiPolicy.yaml").read_text()
+    assert "virtualenv: venv" in config and ".." not in config, "the virtualenv must lie inside the pack"
+    required = {Requirement(line).name.lower().replace("-", "_")
+                for line in (pack / "requirements.txt").read_text().splitlines() if line and not line.startswith("#")}
+    assert {"pulumi_policy", "pydantic"} <= required
+    local = {p.name for p in pack.iterdir() if p.is_dir()}
+    for path in pack.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+            for module in names:
+                top = module.split(".")[0]
+                assert top in sys.stdlib_module_names or top in local or top in required or top == "google", (
+                    f"{path.relative_to(pack)} imports {module}, which the published pack would not have")
+    assert sorted(p.name for p in (pack / "catalog" / "price_records").iterdir()) == sorted(
+        p.name for p in (ROOT / "catalog" / "price_records").iterdir())
