@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -45,8 +47,9 @@ def _parser() -> argparse.ArgumentParser:
                         ("check", "policy findings and the cost estimate only")):
         command = commands.add_parser(name, help=help_)
         command.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
-        command.add_argument("--cwd", type=Path, default=ROOT,
-                             help="project directory holding Pulumi.<stack>.yaml (default: this project)")
+        command.add_argument("-C", "--cwd", type=Path,
+                             help="project directory: Pulumi.<stack>.yaml, the program, policies/config.<stack>.json "
+                                  "(default: where Pulumi.yaml is, in this directory or a parent, as pulumi finds it)")
         command.add_argument("--policy-pack-config", type=Path,
                              help="pack config JSON (default: policies/config.<stack>.json)")
         if name == "plan":
@@ -76,13 +79,17 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _planned(args: argparse.Namespace) -> int:
     try:
-        raw = read_stack_config(args.stack, args.cwd)
+        root = args.cwd or project_root(Path.cwd())
+        if _is_checkout(root) and root.resolve() != ROOT:
+            return _in_checkout(root, args)
+        raw = read_stack_config(args.stack, root)
         cfg = parse(raw, stack=args.stack)
-        recording = offline.run(args.stack, args.cwd, raw)
+        recording = offline.run(args.stack, root, raw)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    config = json.loads(args.policy_pack_config.read_text()) if args.policy_pack_config else None
+    config = json.loads(args.policy_pack_config.read_text()) if args.policy_pack_config else runner.pack_config(
+        args.stack, root / "policies")
     graph = runner.build_graph(recording)
     findings = runner.check(recording, config, graph=graph)
     if args.command == "plan":
@@ -94,6 +101,31 @@ def _planned(args: argparse.Namespace) -> int:
     print(runner.render(findings), end="\n\n")
     print(render_cost(estimate(graph.resources)))
     return 1 if any(f.level == "mandatory" for f in findings) else 0
+
+
+def project_root(start: Path) -> Path:
+    """The directory holding Pulumi.yaml: `start` or its nearest parent, as the Pulumi CLI finds a project."""
+    for directory in (start, *start.parents):
+        if (directory / "Pulumi.yaml").is_file():
+            return directory
+    raise ConfigError(f"no Pulumi.yaml in {start} or any parent: run mlp inside a checkout, or pass -C DIR")
+
+
+def _is_checkout(root: Path) -> bool:
+    """A checkout of this project (its own program), not just a directory of stack files."""
+    return (root / "infra" / "__main__.py").is_file() and (root / "infra" / "cli.py").is_file()
+
+
+def _in_checkout(root: Path, args: argparse.Namespace) -> int:
+    """Plan another checkout with its own code: a subprocess with that checkout first on the path."""
+    argv = [args.command, args.stack, "--cwd", str(root)]  # --cwd: older checkouts know no -C
+    if args.policy_pack_config:
+        argv += ["--policy-pack-config", str(args.policy_pack_config.resolve())]
+    if getattr(args, "out", None):
+        argv += ["--out", str(args.out.resolve())]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    sys.stdout.flush()
+    return subprocess.run([sys.executable, "-m", "infra.cli", *argv], cwd=root, env=env).returncode
 
 
 if __name__ == "__main__":
