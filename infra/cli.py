@@ -90,8 +90,8 @@ def _planned(args: argparse.Namespace) -> int:
         return 2
     config = json.loads(args.policy_pack_config.read_text()) if args.policy_pack_config else runner.pack_config(
         args.stack, root / "policies")
-    graph = runner.build_graph(recording)
-    findings = runner.check(recording, config, graph=graph)
+    graphs = runner.build_graphs(recording)
+    findings = runner.check(recording, config, graphs=graphs)
     if args.command == "plan":
         print(render_tree(recording), end="\n\n")
         print(f"region: {cfg.region}", end="\n\n")
@@ -99,7 +99,7 @@ def _planned(args: argparse.Namespace) -> int:
         if args.out:
             print(f"wrote {write_record(recording, args.out)}", end="\n\n")
     print(runner.render(findings), end="\n\n")
-    print(render_cost(estimate(graph.resources)))
+    print(render_cost(estimate(graphs.outputs.resources)))  # what the budget rule sees
     return 1 if any(f.level == "mandatory" for f in findings) else 0
 
 

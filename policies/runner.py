@@ -27,6 +27,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
     StackValidationArgs,
 )
+from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
@@ -60,13 +61,21 @@ def _level(policy: Any, config: Mapping[str, Any]) -> EnforcementLevel:
 
 
 def _rule_config(policy: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+    """A rule's pack config as the CLI hands it over: JSON through protobuf, so every number a float."""
     value = config.get(policy.name)
-    return dict(value) if isinstance(value, Mapping) else {}
+    return json.loads(json.dumps(dict(value)), parse_int=float) if isinstance(value, Mapping) else {}
 
 
-def _plain(value: Any) -> Any:
-    """What the analyzer receives: JSON data (numbers as floats), no Python-only types."""
+def _wire(value: Any) -> Any:
+    """Properties as the engine sends them to the analyzer: JSON data, every number a float."""
     return json.loads(json.dumps(value, default=str), parse_int=float)
+
+
+def _plain(value: Any, proxy_secrets: bool = False) -> Any:
+    """What a rule receives: secrets unwrapped by the SDK's own deserializer (kept as Secret markers
+    where `proxy_secrets`, as remediations get them)."""
+    data = _wire(value)
+    return deserialize_properties(data, proxy_secrets) if isinstance(data, Mapping) else data
 
 
 def _options(resource: Any) -> PolicyResourceOptions:
@@ -82,14 +91,29 @@ class Graph:
 
     resources: list[PolicyResource]
     provider_of: dict[str, PolicyProviderResource]
+    raw: dict[str, Any]  # urn -> the properties as the engine sends them (secrets still marked)
 
 
-def build_graph(recording: Any) -> Graph:
-    """Build the graph once per plan: rules, the cost estimate and renderers all read the same one."""
+@dataclass(frozen=True)
+class Graphs:
+    """What the analyzer gives each kind of rule: resource rules see inputs, stack rules outputs."""
+
+    inputs: Graph
+    outputs: Graph
+
+
+def build_graphs(recording: Any) -> Graphs:
+    """Built once per plan: rules, the cost estimate and renderers all read the same ones."""
+    # Outputs: what the provider computed (ids, ARNs) over the inputs it echoes back.
+    return Graphs(_graph(recording, lambda r: r.inputs), _graph(recording, lambda r: {**r.state, **r.inputs}))
+
+
+def _graph(recording: Any, props: Any) -> Graph:
     by_urn: dict[str, PolicyResource] = {}
+    raw = {r.urn: _wire(props(r)) for r in recording.resources}
     for r in recording.resources:
-        by_urn[r.urn] = PolicyResource(r.type, unknown_checking_proxy(_plain(r.inputs)), r.urn, r.name,
-                                       _options(r), None, None, [], {})
+        by_urn[r.urn] = PolicyResource(r.type, unknown_checking_proxy(deserialize_properties(_wire(raw[r.urn]))),
+                                       r.urn, r.name, _options(r), None, None, [], {})
     providers = {r.urn: PolicyProviderResource(r.type, unknown_checking_proxy(_plain(r.inputs)), r.urn, r.name)
                  for r in recording.resources if r.type.startswith("pulumi:providers:")}
     provider_of: dict[str, PolicyProviderResource] = {}
@@ -103,18 +127,19 @@ def build_graph(recording: Any) -> Graph:
         if provider is not None:
             node.provider = provider
             provider_of[r.urn] = provider
-    return Graph(list(by_urn.values()), provider_of)
+    return Graph(list(by_urn.values()), provider_of, raw)
 
 
 def check(recording: Any, config: Mapping[str, Any] | None = None, rules: Sequence[Any] = RULES,
-          graph: Graph | None = None) -> list[Finding]:
+          graphs: Graphs | None = None) -> list[Finding]:
     """Every rule over the recorded stack; config is the stack's pack config (default: its file).
 
     A resource rule runs only on the resource types it declares (`resource_types`, set by
     policies.support.resource_rule): for the others it would only say "not applicable".
     """
     config = pack_config(recording.stack) if config is None else config
-    graph = graph or build_graph(recording)
+    graphs = graphs or build_graphs(recording)
+    graph = graphs.inputs
     findings: list[Finding] = []
     for policy in rules:
         level = _level(policy, config)
@@ -126,21 +151,25 @@ def check(recording: Any, config: Mapping[str, Any] | None = None, rules: Sequen
             candidates = graph.resources if types_ is None else [r for r in graph.resources
                                                                   if r.resource_type in types_]
             for resource in candidates:
-                findings += _check_resource(policy, level, resource, graph.provider_of.get(resource.urn), rule_config)
+                findings += _check_resource(policy, level, resource, graph, rule_config)
         else:
-            findings += _run(policy, level, StackValidationArgs(graph.resources, rule_config), "stack", None)
+            findings += _run(policy, level, StackValidationArgs(graphs.outputs.resources, rule_config), "stack", None)
     return findings
 
 
-def _check_resource(policy: Any, level: EnforcementLevel, resource: PolicyResource,
-                    provider: PolicyProviderResource | None, rule_config: dict) -> list[Finding]:
+def _check_resource(policy: Any, level: EnforcementLevel, resource: PolicyResource, graph: Graph,
+                    rule_config: dict) -> list[Finding]:
+    provider = graph.provider_of.get(resource.urn)
+
     def args(props: Any) -> ResourceValidationArgs:
         return ResourceValidationArgs(resource.resource_type, props, resource.urn, resource.name, resource.opts,
                                       provider, rule_config)
 
     findings = _run(policy, level, args(resource.props), resource.name, resource.urn)
     if level == EnforcementLevel.REMEDIATE and findings:
-        fixed = policy.remediate(args(resource.props))
+        # Remediations get secrets as the SDK hands them: unwrapped on read, kept secret on write.
+        fixed = policy.remediate(args(unknown_checking_proxy(
+            deserialize_properties(_wire(graph.raw[resource.urn]), True))))
         if fixed is not None and not _run(policy, level, args(unknown_checking_proxy(_plain(fixed))),
                                           resource.name, resource.urn):
             return [Finding(policy.name, "remediated", resource.name, resource.urn, findings[0].message)]

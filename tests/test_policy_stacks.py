@@ -84,8 +84,8 @@ def test_budget_violation_names_the_cost_drivers(dev):
 
 
 def test_estimate_reflects_the_environments(dev, prod):
-    dev_est = estimate(runner.build_graph(dev).resources)
-    prod_est = estimate(runner.build_graph(prod).resources)
+    dev_est = estimate(runner.build_graphs(dev).outputs.resources)
+    prod_est = estimate(runner.build_graphs(prod).outputs.resources)
     assert 0 < dev_est.baseline < prod_est.baseline < dev_est.ceiling < prod_est.ceiling
     lines = {line.item: line for line in prod_est.lines}
     assert lines["NAT gateways x3"].baseline > {l.item: l for l in dev_est.lines}["NAT gateways x1"].baseline
