@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pulumi_policy import Severity
+from pulumi_policy.proxy import UnknownValueError
 
 from catalog.instances import INSTANCES
 from catalog.prices import prices_for
@@ -27,6 +28,7 @@ from policies.support import (
     NODEPOOL,
     REMEDIATE,
     eks_bp,
+    num,
     of_type,
     resource_rule,
     settings,
@@ -149,7 +151,7 @@ def max_nodes(resource_type: str, props: Mapping[str, Any]) -> float:
 def _pool_size(props, config, resource_type):
     nodes = max_nodes(resource_type, props)
     if nodes > config["maxNodes"]:
-        yield f"the pool may grow to {nodes:.0f} nodes; this stack allows {config['maxNodes']} per pool"
+        yield f"the pool may grow to {nodes:.0f} nodes; this stack allows {num(config['maxNodes'])} per pool"
 
 
 max_pool_size = resource_rule(
@@ -168,7 +170,7 @@ def _total_gpus(resources, config) -> Iterator[tuple[str, str | None]]:
                        default=0)
         total += per_node * max_nodes(NODE_GROUP, group.props)
     if total > config["maxGpus"]:
-        yield f"the stack may run {total:.0f} GPUs; its cap is {config['maxGpus']}", None
+        yield f"the stack may run {total:.0f} GPUs; its cap is {num(config['maxGpus'])}", None
 
 
 max_gpus = stack_rule(
@@ -183,7 +185,7 @@ def _volumes(props, config):
     for mapping in mappings:
         size = gib((mapping.get("ebs") or {}).get("volumeSize") or 0)
         if size > config["maxGiB"]:
-            yield f"volume {mapping.get('deviceName')} is {size:.0f} GiB per node; the cap is {config['maxGiB']} GiB"
+            yield f"volume {mapping.get('deviceName')} is {size:.0f} GiB per node; the cap is {num(config['maxGiB'])} GiB"
 
 
 ebs_volume_cap = resource_rule(
@@ -196,7 +198,7 @@ ebs_volume_cap = resource_rule(
 def _nat_count(resources, config) -> Iterator[tuple[str, str | None]]:
     count = len(of_type(resources, "aws:ec2/natGateway:NatGateway"))
     if config["maxNatGateways"] is not None and count > config["maxNatGateways"]:
-        yield f"{count} NAT gateways (~$33/month each before data); this stack expects {config['maxNatGateways']}", None
+        yield f"{count} NAT gateways (~$33/month each before data); this stack expects {num(config['maxNatGateways'])}", None
 
 
 nat_gateway_count = stack_rule(
@@ -228,9 +230,18 @@ def _missing_tags(args, config: dict) -> Iterator[str]:
 
 
 def _fill_tags(args) -> Mapping[str, Any] | None:
-    """Remediation: add missing tags whose values the pack config gives; nothing to guess otherwise."""
+    """Remediation: add missing tags whose values the pack config gives; nothing to guess otherwise.
+
+    Tags unknown at preview or not a map cannot be completed: no remediation (the violation stands).
+    """
     config = settings(args.get_config(), TAG_CONFIG)
-    tags = dict(args.props.get("tags") or {})
+    try:
+        tags = args.props.get("tags") or {}
+    except UnknownValueError:
+        return None
+    if not isinstance(tags, Mapping) or not isinstance(config["defaults"], Mapping):
+        return None
+    tags = dict(tags)
     have = {**_default_tags(args.provider), **tags}
     fill = {k: config["defaults"][k] for k in _missing(have, config["requiredTags"]) if k in config["defaults"]}
     if args.resource_type not in TAGGABLE or not fill:

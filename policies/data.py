@@ -11,6 +11,7 @@ from policies.support import (
     cis,
     each_has,
     eks_bp,
+    num,
     resource_rule,
     stack_rule,
     statements,
@@ -101,7 +102,7 @@ def _retention(props: Mapping[str, Any], config: dict) -> Iterator[str]:
     if not days:
         yield "logs are kept forever; set retentionInDays"
     elif float(days) < config["minimumDays"]:
-        yield f"logs are kept {float(days):.0f} days; keep at least {config['minimumDays']} for investigations"
+        yield f"logs are kept {float(days):.0f} days; keep at least {num(config['minimumDays'])} for investigations"
 
 
 log_group_retention = resource_rule(

@@ -13,6 +13,7 @@ from policies.support import (
     as_list,
     each_has,
     eks_bp,
+    num,
     resource_rule,
     stack_rule,
 )
@@ -33,7 +34,7 @@ def _open_ingress(rules: Any, allowed_ports: list[int]) -> Iterator[str]:
         ports = (float(rule.get("fromPort", -1)), float(rule.get("toPort", -1)))
         if open_to and not (ports[0] == ports[1] and ports[0] in allowed_ports):
             yield (f"ingress from {', '.join(sorted(open_to))} on ports {ports[0]:.0f}-{ports[1]:.0f}; "
-                   f"only {allowed_ports} may be open to the internet (load balancers)")
+                   f"only {', '.join(num(p) for p in allowed_ports)} may be open to the internet (load balancers)")
 
 
 def _security_group_ingress(props: Mapping[str, Any], config: dict) -> Iterator[str]:

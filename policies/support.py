@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from pulumi_policy import (
@@ -64,9 +65,9 @@ def resource_rule(name: str, description: str, types: Sequence[str] | str,
         if args.resource_type not in wanted:
             args.not_applicable(f"applies to {', '.join(wanted)}")
         merged = settings(args.get_config(), config)
-        messages = with_args(args, merged) if with_args else check(args.props, merged)
-        for message in messages:
-            report_violation(message, None)
+        with malformed_as_violation(name, description, report_violation):
+            for message in (with_args(args, merged) if with_args else check(args.props, merged)):
+                report_violation(message, None)
 
     policy = ResourceValidationPolicy(
         name=name, description=description, validate=validate, enforcement_level=level, config_schema=schema,
@@ -85,13 +86,37 @@ def stack_rule(name: str, description: str, check: Callable[[Sequence[Any], dict
     schema = PolicyConfigSchema(properties=config) if config else None
 
     def validate(args, report_violation) -> None:
-        for message, urn in check(args.resources, settings(args.get_config(), config)):
-            report_violation(message, urn)
+        with malformed_as_violation(name, description, report_violation):
+            for message, urn in check(args.resources, settings(args.get_config(), config)):
+                report_violation(message, urn)
 
     return StackValidationPolicy(
         name=name, description=description, validate=validate, enforcement_level=level, config_schema=schema,
         severity=severity, framework=framework, remediation_steps=remediation, url=f"{DOCS}#{name}",
         tags=list(tags))
+
+
+# What reading a value of the wrong shape raises (a string where a map or number belongs, a
+# Statement that is not an object). UnknownValueError is none of these: it reaches the SDK.
+MALFORMED = (TypeError, ValueError, AttributeError, KeyError, IndexError)
+
+
+@contextmanager
+def malformed_as_violation(name: str, description: str, report_violation: Callable) -> Iterator[None]:
+    """A rule that raises in a real preview loses every result for its resource and names no rule:
+    report the malformed value as this rule's violation instead (fail closed)."""
+    try:
+        yield
+    except MALFORMED as exc:
+        report_violation(f"cannot check that {description[:1].lower()}{description[1:].rstrip('.')}: a value "
+                         f"has the wrong type or shape ({type(exc).__name__}: {exc}); fix the resource's inputs",
+                         None)
+
+
+def num(value: Any) -> str:
+    """A number as people write it: pack config numbers arrive as floats (10.0 prints as 10)."""
+    number = float(value)
+    return str(int(number)) if number.is_integer() else f"{number:g}"
 
 
 def settings(given: Mapping[str, Any] | None, schema: dict[str, dict] | None) -> dict[str, Any]:

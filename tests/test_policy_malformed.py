@@ -1,0 +1,121 @@
+"""No rule raises on a malformed value, and secrets change nothing: as the real analyzer runs the pack.
+
+A rule that raises in a real preview loses every rule's result for its
+resource (or the whole stack check). Each recorded resource of both stacks is
+fed to the pack with one value swapped for one of the wrong type: every leaf
+and every container of its inputs, and of the JSON documents inside string
+fields (IAM, bucket and queue policies).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from infra.offline import Recording, Resource
+from policies import runner
+from policies.pack import RULES
+
+SECRET = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+# Revealing config: thresholds low enough that the real stacks produce findings to compare.
+REVEALING = {"cost-nat-gateway-count": {"maxNatGateways": 0}, "cost-max-gpus": {"maxGpus": 1},
+             "eks-endpoint-access": {"requirePrivate": True}, "log-group-retention": {"minimumDays": 400},
+             "cost-monthly-budget": {"monthlyBudgetUsd": 100}, "cost-max-pool-size": {"maxNodes": 1}}
+
+
+def _wrong(value: Any) -> Any:
+    """A value of another type than `value`."""
+    if isinstance(value, bool) or isinstance(value, (int, float)):
+        return "not-a-number"
+    if isinstance(value, str):
+        return {"unexpected": ["map"]}
+    if isinstance(value, dict):
+        return "not-a-map"
+    if isinstance(value, list):
+        return {"not": "a list"}
+    return 7.5
+
+
+def _variants(value: Any) -> Iterator[Any]:
+    """`value` with exactly one node (leaf or container, JSON documents in strings included) swapped."""
+    yield _wrong(value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            for swapped in _variants(item):
+                yield {**value, key: swapped}
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            for swapped in _variants(item):
+                yield [*value[:i], swapped, *value[i + 1:]]
+    elif isinstance(value, str) and value[:1] in "{[":
+        try:
+            document = json.loads(value)
+        except ValueError:
+            return
+        for swapped in list(_variants(document))[1:]:
+            yield json.dumps(swapped)
+
+
+def _malformed(recording: Recording) -> Iterator[tuple[str, list[Resource]]]:
+    providers = [r for r in recording.resources if r.type.startswith("pulumi:providers:")]
+    for resource in recording.resources:
+        if resource.type.startswith("pulumi:providers:"):
+            continue
+        for key, value in resource.inputs.items():
+            for i, swapped in enumerate(_variants(value)):
+                broken = copy.copy(resource)
+                broken.inputs = {**resource.inputs, key: swapped}
+                broken.state = {}
+                yield f"{resource.type} {resource.name} {key} #{i}", [*providers, broken]
+
+
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_no_rule_raises_on_a_value_of_the_wrong_type(stack_name, dev, prod):
+    recording = {"dev": dev, "prod": prod}[stack_name]
+    raised, cases = [], 0
+    for case, resources in _malformed(recording):
+        cases += 1
+        try:
+            runner.check(Recording(stack_name, resources, {}, set()), {})
+        except Exception as exc:  # noqa: BLE001 - the point: name every rule input that makes a rule raise
+            raised.append(f"{case}: {type(exc).__name__}: {exc}")
+    assert cases > 1000
+    assert not raised, f"{len(raised)} of {cases} malformed inputs made a rule raise:\n" + "\n".join(raised[:25])
+
+
+def _secret(value: Any) -> Any:
+    return {**SECRET, "value": value}
+
+
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_secret_inputs_change_no_finding(stack_name, dev, prod):
+    recording = {"dev": dev, "prod": prod}[stack_name]
+    plain = runner.check(recording, REVEALING)
+    secret = copy.deepcopy(recording)
+    for resource in secret.resources:
+        resource.inputs = {key: _secret(value) for key, value in resource.inputs.items()}
+        resource.state = {key: _secret(value) for key, value in resource.state.items()}
+    assert len(plain) >= 5, "the revealing config must produce findings to compare"
+    assert runner.check(secret, REVEALING) == plain
+
+
+def test_numbers_from_pack_config_print_the_same_offline_and_online(prod):
+    found = runner.check(prod, {"cost-max-gpus": {"maxGpus": 10}, "log-group-retention": {"minimumDays": 400}},
+                         rules=[r for r in RULES if r.name in ("cost-max-gpus", "log-group-retention")])
+    messages = " | ".join(f.message for f in found)
+    assert "its cap is 10" in messages and "keep at least 400 for" in messages, messages
+    assert ".0" not in messages, messages
+
+
+def test_a_malformed_value_fails_closed_as_the_rule_s_violation(dev):
+    group = copy.deepcopy(dev.named("aws:cloudwatch/logGroup:LogGroup", "eks-control-plane"))
+    group.inputs["retentionInDays"] = "forever"
+    rule = next(r for r in RULES if r.name == "log-group-retention")
+    (found,) = runner.check(Recording("dev", [group], {}, set()), {}, rules=[rule])
+    assert (found.rule, found.level) == ("log-group-retention", "mandatory")
+    assert found.message.startswith("cannot check that log groups keep logs for a finite, sufficient time: a value "
+                                    "has the wrong type or shape (ValueError: could not convert string to float")
