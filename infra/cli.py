@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
                              help="pack config JSON (default: policies/config.<stack>.json)")
         if name == "plan":
             command.add_argument("--out", type=Path, help="also write <stack>.resources.json here")
+            command.add_argument("--preview", action="store_true",
+                                 help="also list the mandatory rules a first `pulumi preview` could not verify")
     prices = commands.add_parser("prices", help="record regions' prices (AWS Price List API, needs credentials)")
     prices.add_argument("regions", nargs="+", metavar="REGION", help="e.g. eu-west-1")
     prices.add_argument("--out", type=Path, help="directory for <region>.json (default: catalog/price_records)")
@@ -100,6 +102,9 @@ def _planned(args: argparse.Namespace) -> int:
             print(f"wrote {write_record(recording, args.out)}", end="\n\n")
     print(runner.render(findings), end="\n\n")
     print(render_cost(estimate(graphs.outputs.resources)))  # what the budget rule sees
+    if getattr(args, "preview", False):
+        first = offline.run(args.stack, root, raw, preview=True)
+        print("", runner.render_degraded(runner.check(first, config)), sep="\n")
     return 1 if any(f.level == "mandatory" for f in findings) else 0
 
 
@@ -123,6 +128,8 @@ def _in_checkout(root: Path, args: argparse.Namespace) -> int:
         argv += ["--policy-pack-config", str(args.policy_pack_config.resolve())]
     if getattr(args, "out", None):
         argv += ["--out", str(args.out.resolve())]
+    if getattr(args, "preview", False):
+        argv += ["--preview"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
     sys.stdout.flush()
     return subprocess.run([sys.executable, "-m", "infra.cli", *argv], cwd=root, env=env).returncode

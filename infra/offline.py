@@ -88,12 +88,18 @@ def _hex(*parts: str, length: int = 17) -> str:
 class MockCloud(pulumi.runtime.Mocks):
     """Answers for AWS and Kubernetes: deterministic IDs and what the program reads back."""
 
-    def __init__(self, region: str):
+    def __init__(self, region: str, preview: bool = False):
         self.region = region
+        self.preview = preview
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
-        state = dict(args.inputs)
         token = args.typ
+        if self.preview:
+            # A first preview: nothing exists, so ids and every computed output are unknown; providers
+            # echo the inputs they were given, and no Kubernetes output is known while the cluster does
+            # not exist.
+            return "", {} if token.startswith("kubernetes:") else dict(args.inputs)
+        state = dict(args.inputs)
         rid = f"{token.rsplit(':', 1)[-1].lower()}-{_hex(token, args.name)}"
         if token.startswith("aws:"):
             service = token.split(":")[1].split("/")[0]
@@ -134,6 +140,7 @@ class RecordingMonitor(mocks.MockMonitor):
 
     def __init__(self, cloud: MockCloud):
         super().__init__(cloud)
+        self.keep_unknowns = cloud.preview
         self.recorded: list[Resource] = []
         self.outputs: dict[str, dict[str, Any]] = {}
 
@@ -147,7 +154,9 @@ class RecordingMonitor(mocks.MockMonitor):
                 name=request.name,
                 parent=request.parent or None,
                 custom=request.custom,
-                inputs=rpc.deserialize_properties(request.object),
+                # In a preview, a value not known yet stays the engine's unknown marker, as an analyzer gets it.
+                inputs=_unknowns_as_markers(rpc.deserialize_properties(request.object,
+                                                                       keep_unknowns=self.keep_unknowns)),
                 state=self.resources[response.urn].state if response.urn in self.resources else {},
                 protect=bool(request.protect),
                 dependencies=list(request.dependencies),
@@ -163,22 +172,34 @@ class RecordingMonitor(mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
-def run(stack: str, root: Path = ROOT, raw: dict[str, Any] | None = None) -> Recording:
+def _unknowns_as_markers(value: Any) -> Any:
+    """The SDK's Unknown objects as the wire's unknown string, which the policy SDK's proxy recognises."""
+    if isinstance(value, pulumi.output.Unknown):
+        return rpc.UNKNOWN
+    if isinstance(value, dict):
+        return {k: _unknowns_as_markers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unknowns_as_markers(v) for v in value]
+    return value
+
+
+def run(stack: str, root: Path = ROOT, raw: dict[str, Any] | None = None, preview: bool = False) -> Recording:
     """Run the program for `stack` under the mock engine; raises ConfigError on bad config.
 
-    `raw` is the stack file's config map when the caller has read it already.
+    `raw` is the stack file's config map when the caller has read it already; `preview` records
+    what a first `pulumi preview` would send (values known only after create left unknown).
     """
     raw = read_stack_config(stack, root) if raw is None else raw
-    return record(lambda: runpy.run_path(str(PROGRAM), run_name="__main__"), stack, raw)
+    return record(lambda: runpy.run_path(str(PROGRAM), run_name="__main__"), stack, raw, preview)
 
 
-def record(program: Callable[[], Any], stack: str, raw: dict[str, Any]) -> Recording:
+def record(program: Callable[[], Any], stack: str, raw: dict[str, Any], preview: bool = False) -> Recording:
     """Run any Pulumi program (the stack, or one component built by a test) and record what it creates."""
     region = raw.get("aws:region", "us-east-1")
-    cloud = MockCloud(str(region))
+    cloud = MockCloud(str(region), preview)
     monitor = RecordingMonitor(cloud)
     settings.reset_options(project=PROJECT, stack=stack)
-    mocks.set_mocks(cloud, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    mocks.set_mocks(cloud, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     # set_mocks leaves a finished root stack behind; the program gets its own, as in a real run.
     settings.ROOT.set(None)
     pulumi.runtime.set_all_config(

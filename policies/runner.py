@@ -43,6 +43,7 @@ class Finding:
     resource: str  # resource name, or "stack"
     urn: str | None
     message: str
+    rule_level: str = ""  # the rule's enforcement level (for cannot-verify: what a preview degrades)
 
 
 def pack_config(stack: str, directory: Path = CONFIG_DIR) -> dict[str, Any]:
@@ -190,8 +191,25 @@ def _run(policy: Any, level: EnforcementLevel, args: Any, resource: str, urn: st
     except _NotApplicableError:
         return []
     except UnknownValueError as exc:
-        return [Finding(policy.name, "cannot-verify", resource, urn, f"cannot run during preview: {exc.message}")]
+        return [Finding(policy.name, "cannot-verify", resource, urn, f"cannot run during preview: {exc.message}",
+                        level.value)]
     return found
+
+
+def degraded(findings: Sequence[Finding]) -> list[Finding]:
+    """Mandatory (and remediate) rules a real preview could only report as advisory "cannot run"."""
+    return [f for f in findings if f.level == "cannot-verify" and f.rule_level in ("mandatory", "remediate")]
+
+
+def render_degraded(findings: Sequence[Finding]) -> str:
+    rows = sorted(degraded(findings), key=lambda f: (f.resource, f.rule))
+    if not rows:
+        return "first preview: every mandatory rule can verify what it reads"
+    lines = [f"first preview: {len(rows)} mandatory checks cannot verify values known only after create "
+             f"(the SDK reports them as advisory); the offline plan checks them all:"]
+    width = max(len(f.resource) for f in rows)
+    lines += [f"  {f.resource:<{width}}  {f.rule}" for f in rows]
+    return "\n".join(lines)
 
 
 def render(findings: Sequence[Finding], rules: Sequence[Any] = RULES) -> str:

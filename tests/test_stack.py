@@ -115,3 +115,17 @@ def test_a_region_without_prices_is_estimated_at_us_east_1_and_says_so(tmp_path,
     out = capsys.readouterr().out
     assert "monthly cost estimate (USD, us-east-1 prices of 2026-07-06; none recorded for mx-central-1)" in out
     assert "advisory      cost-region-priced" in out
+
+
+def test_plan_preview_lists_the_mandatory_rules_a_first_preview_cannot_verify(capsys):
+    assert main(["plan", "prod", "--preview"]) == 0
+    out = capsys.readouterr().out
+    section = out.split("first preview: ", 1)[1]
+    assert section.startswith(tuple(f"{n} mandatory checks cannot verify" for n in range(1, 100))), section[:80]
+    rows = {tuple(line.split()) for line in section.splitlines()[1:] if line.strip()}
+    # IAM documents built from ARNs, and the cluster's key ARN, exist only after create.
+    assert ("karpenter-controller-node-lifecycle", "iam-no-wildcard-admin") in rows
+    assert ("eks", "eks-secrets-encryption") in rows
+    assert ("stack", "s3-deny-insecure-transport") in rows
+    # What config alone decides is checked in a first preview too.
+    assert not {r for r in rows if r[1] in ("launch-template-imdsv2", "eks-endpoint-access")}
