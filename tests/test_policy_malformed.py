@@ -29,7 +29,7 @@ REVEALING = {"cost-nat-gateway-count": {"maxNatGateways": 0}, "cost-max-gpus": {
 
 def _wrong(value: Any) -> Any:
     """A value of another type than `value`."""
-    if isinstance(value, bool) or isinstance(value, (int, float)):
+    if isinstance(value, (bool, int, float)):
         return "not-a-number"
     if isinstance(value, str):
         return {"unexpected": ["map"]}
