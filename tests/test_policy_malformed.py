@@ -119,3 +119,26 @@ def test_a_malformed_value_fails_closed_as_the_rule_s_violation(dev):
     assert (found.rule, found.level) == ("log-group-retention", "mandatory")
     assert found.message.startswith("cannot check that log groups keep logs for a finite, sufficient time: a value "
                                     "has the wrong type or shape (ValueError: could not convert string to float")
+
+
+def test_stack_rules_see_outputs_and_resource_rules_see_inputs(dev):
+    """As the analyzer: AnalyzeStack carries each resource's outputs (ids, ARNs), Analyze its inputs."""
+    from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
+
+    seen: dict[str, object] = {}
+
+    def stack_check(args, report):
+        queue = next(r for r in args.resources if r.resource_type == "aws:sqs/queue:Queue")
+        seen["stack"] = queue.props.get("arn")
+
+    def resource_check(args, report):
+        if args.resource_type == "aws:sqs/queue:Queue":
+            seen["resource"] = args.props.get("arn")
+
+    probes = [StackValidationPolicy(name="probe-stack", description="d", validate=stack_check,
+                                    enforcement_level=EnforcementLevel.ADVISORY),
+              ResourceValidationPolicy(name="probe-resource", description="d", validate=resource_check,
+                                       enforcement_level=EnforcementLevel.ADVISORY)]
+    runner.check(dev, {}, rules=probes)
+    assert seen["resource"] is None, "an ARN is an output: the inputs do not have it"
+    assert str(seen["stack"]).startswith("arn:aws:sqs:us-east-1:"), seen
