@@ -35,6 +35,9 @@ ROLE_GPU_MODELS: dict[str, frozenset[str | None]] = {
 }
 
 
+# The plain labels existing manifests select on (`workload-type`, `accelerator`), by role.
+ROLE_WORKLOAD_TYPE: dict[str | None, str] = {"cpu": "training", "training": "training", "inference": "inference"}
+
 # Root volume per node by role: images and scratch for CPU work, datasets and checkpoints
 # staged on training nodes, model weights cached on inference nodes.
 ROLE_DISK_GIB: dict[str | None, int] = {"system": 50, "cpu": 100, "training": 500, "inference": 200}
@@ -109,6 +112,11 @@ class NodePool(Model):
         description="Encrypted gp3 root volume per node, GiB; defaults per role (system 50, cpu 100, "
                     "training 500, inference 200).")
     labels: dict[str, str] = Field(default_factory=dict, description="Extra node labels.")
+    workload_type: Literal["training", "inference", "batch"] | None = Field(
+        default_factory=lambda data: ROLE_WORKLOAD_TYPE.get(data.get("role")),
+        description="The plain `workload-type` node label manifests select on; defaults per role (cpu and "
+                    "training: training, inference: inference; none on the system pool). A CPU pool kept for "
+                    "batch work says batch.")
     termination_grace_period: str = Field(
         default_factory=lambda data: ROLE_GRACE.get(data.get("role"), "30m"),
         description="Karpenter: longest drain of a node before its pods are deleted anyway (and the bound on "
@@ -177,6 +185,8 @@ class NodePool(Model):
             self._check_efa()
         elif self.efa_zone_id is not None:
             raise ValueError("efaZoneId is only for pools with efa: true")
+        if self.role == "system" and self.workload_type is not None:
+            raise ValueError("the system pool runs controllers only: it takes no workloadType")
         if self.time_slicing_replicas and self.role != "inference":
             raise ValueError("timeSlicingReplicas is only for inference pools")
         if self.provisioner == "managed":

@@ -14,6 +14,10 @@ from catalog.pools import NodePool
 
 GPU_RESOURCE = "nvidia.com/gpu"
 POOL_LABEL = "ml-platform/pool"
+# Plain labels common workload manifests select on (`workload-type: training, accelerator: nvidia-a100`).
+WORKLOAD_TYPE_LABEL = "workload-type"
+ACCELERATOR_LABEL = "accelerator"
+ACCELERATORS = {None: "cpu", "A100": "nvidia-a100", "A10G": "nvidia-a10g", "L4": "nvidia-l4", "H100": "nvidia-h100"}
 ROLE_LABEL = "ml-platform/role"
 GPU_MODEL_LABEL = "ml-platform/gpu-model"
 # The NVIDIA device plugin chart's default node affinity accepts this label.
@@ -51,6 +55,9 @@ CRITICAL_ADDONS_TOLERATION = {"key": CRITICAL_ADDONS_TAINT.key, "operator": "Exi
 def pool_labels(name: str, pool: NodePool) -> dict[str, str]:
     """Labels every node of the pool carries; config labels cannot override ours."""
     labels = {**pool.labels, POOL_LABEL: name, ROLE_LABEL: pool.role}
+    if pool.workload_type is not None:
+        labels[WORKLOAD_TYPE_LABEL] = pool.workload_type
+        labels[ACCELERATOR_LABEL] = ACCELERATORS[INSTANCES[pool.types[0]].gpu_model]
     if pool.gpu:
         # Config validation allows one GPU model per role, so the first type speaks for all.
         labels[GPU_PRESENT_LABEL] = "true"

@@ -252,3 +252,15 @@ def test_max_size_nodes_fit_within_every_limit_karpenter_counts(stack):
             if limit is not None:
                 assert pool.max_size * per_node <= _quantity(limit), (
                     f"{stack.stack}/{name}: {pool.max_size} nodes need {key} {pool.max_size * per_node}, limit {limit}")
+
+
+@pytest.mark.parametrize(("selector", "pool"), [
+    ({"workload-type": "training", "accelerator": "nvidia-a100"}, "training"),
+    ({"workload-type": "inference", "accelerator": "nvidia-a10g"}, "inference"),
+    ({"workload-type": "training", "accelerator": "cpu"}, "cpu"),
+])
+def test_existing_manifests_select_pools_by_their_plain_labels(stack, selector, pool):
+    """A Job written for `workload-type`/`accelerator` labels schedules unchanged, on exactly one pool."""
+    matching = [name for name, spec in _node_pools(stack).items()
+                if selector.items() <= spec["template"]["metadata"]["labels"].items()]
+    assert matching == [pool], f"{stack.stack}: {selector} selects {matching}"
