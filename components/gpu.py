@@ -32,6 +32,7 @@ from components.namespace import NamespaceArgs, platform_namespace
 NAMESPACE = "gpu"
 # The plugins mount host paths (/var/lib/kubelet/device-plugins) and need host devices.
 POD_SECURITY = "privileged"
+DCGM_METRICS_PORT = 9400  # the dcgm-exporter chart's service port (values.yaml service.port)
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,11 @@ class Gpu(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GpuArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ml-platform:gpu:Gpu", name, None, opts)
-        gpu = platform_namespace(f"{name}-namespace", NamespaceArgs(NAMESPACE, POD_SECURITY), args.cluster, parent=self)
+        gpu = platform_namespace(
+            f"{name}-namespace",
+            # Prometheus in `monitoring` scrapes the DCGM exporter: default-deny would drop it.
+            NamespaceArgs(NAMESPACE, POD_SECURITY, scraped_ports=[DCGM_METRICS_PORT] if args.dcgm_exporter else []),
+            args.cluster, parent=self)
         gpu.chart(f"{name}-device-plugin", NVIDIA_DEVICE_PLUGIN,
                   device_plugin_values(args.pools, args.context.system_pool_name))
         if args.dcgm_exporter:

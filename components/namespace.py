@@ -11,7 +11,7 @@ the cluster to be ready without any `depends_on` of their own.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -24,11 +24,19 @@ from components.handles import ClusterHandle
 POD_IDENTITY_AGENT = "169.254.170.23/32"
 
 
+MONITORING_NAMESPACE = "monitoring"
+
+
 @dataclass(frozen=True)
 class NamespaceArgs:
     name: str
     pod_security: str  # restricted | baseline | privileged
     aws_apis: bool = False  # pods call AWS APIs: Pod Identity agent + HTTPS out
+    # Where that HTTPS may go: L3/L4 policies cannot allow by hostname, so the internet is 0.0.0.0/0.
+    https_to: Sequence[str] = ("0.0.0.0/0",)
+    scraped_ports: Sequence[int] = ()  # metrics ports Prometheus (in `monitoring`) scrapes here
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,8 +92,9 @@ def platform_namespace(resource_name: str, args: NamespaceArgs, cluster: Cluster
     opts = pulumi.ResourceOptions(parent=parent, provider=cluster.kubernetes_provider)
     namespace = k8s.core.v1.Namespace(
         resource_name,
-        metadata={"name": args.name, "labels": {
-            f"pod-security.kubernetes.io/{mode}": args.pod_security for mode in ("enforce", "audit", "warn")}},
+        metadata={"name": args.name, "annotations": dict(args.annotations) or None, "labels": {
+            **args.labels,
+            **{f"pod-security.kubernetes.io/{mode}": args.pod_security for mode in ("enforce", "audit", "warn")}}},
         opts=opts,
     )
     for policy, spec in network_policies(args, cluster.api_server_cidrs).items():
@@ -114,5 +123,10 @@ def network_policies(args: NamespaceArgs, api_server_cidrs: Sequence[str]) -> di
     if args.aws_apis:
         policies["allow-aws-apis"] = {**everything, "policyTypes": ["Egress"], "egress": [
             {"to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}], "ports": [{"protocol": "TCP", "port": 80}]},
-            {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]}]}
+            {"to": [{"ipBlock": {"cidr": cidr}} for cidr in args.https_to],
+             "ports": [{"protocol": "TCP", "port": 443}]}]}
+    if args.scraped_ports:
+        policies["allow-metrics-scrape"] = {**everything, "policyTypes": ["Ingress"], "ingress": [{
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}}}],
+            "ports": [{"protocol": "TCP", "port": port} for port in args.scraped_ports]}]}
     return policies

@@ -13,6 +13,7 @@ from components.iam import partition_of
 from components.karpenter import Karpenter, KarpenterArgs
 from components.network import DeployerLink, Network, NetworkArgs
 from components.node_pools import NodePools, NodePoolsArgs
+from components.tenancy import TeamNamespaceSpec, TeamSpec, Tenancy, TenancyArgs, quota_hard
 from infra.config import PlatformConfig
 
 
@@ -83,6 +84,10 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
             ),
             opts=on_aws,
         )
+    Tenancy("tenancy", TenancyArgs(context=context, cluster=cluster.handle, namespaces=team_namespaces(cfg),
+                                   teams=[TeamSpec(name, team.principals, team.namespaces)
+                                          for name, team in cfg.tenancy.teams.items()]),
+            opts=on_aws)
     gpu_pools = {n: p for n, p in cfg.workload_pools.items() if p.gpu}
     if gpu_pools:
         Gpu(
@@ -116,3 +121,20 @@ def deployer_link(cfg: PlatformConfig) -> DeployerLink | None:
     return DeployerLink(connection=deployer.connection, cidrs=[str(c) for c in deployer.cidrs], vpc_id=deployer.vpc_id,
                         peer_account_id=deployer.peer_account_id, transit_gateway_id=deployer.transit_gateway_id,
                         route_table_ids=deployer.route_table_ids)
+
+
+def team_namespaces(cfg: PlatformConfig) -> list[TeamNamespaceSpec]:
+    """Each team namespace with its quota filled in: unset values are the capacity of its pools."""
+    specs = []
+    for name, namespace in cfg.tenancy.namespaces.items():
+        cpu, memory, gpus = cfg.capacity(namespace.pool_roles)
+        quota, defaults = namespace.quota, namespace.container_defaults
+        specs.append(TeamNamespaceSpec(
+            name=name, purpose=namespace.purpose, pod_security=namespace.pod_security,
+            quota=quota_hard(quota.cpu or cpu, quota.memory_gib or memory,
+                             gpus if quota.gpus is None else quota.gpus, quota.pods, quota.storage_gib),
+            container_defaults={"default": {"cpu": defaults.cpu_limit, "memory": defaults.memory_limit},
+                                "defaultRequest": {"cpu": defaults.cpu_request, "memory": defaults.memory_request}},
+            https_to=["0.0.0.0/0"] if namespace.https_egress == "internet" else [str(cfg.network.cidr)],
+            readable_secrets=namespace.readable_secrets))
+    return specs

@@ -185,13 +185,31 @@ no_secret_literals = resource_rule(
                                                    "variables"),
     remediation="Store the value in AWS Secrets Manager and create an ExternalSecret for it.")
 
+PSS_LEVELS = ("restricted", "baseline", "privileged")
+
+
+def _pod_security(props: Mapping[str, Any], config: dict) -> Iterator[str]:
+    metadata = props.get("metadata") or {}
+    name, level = metadata.get("name"), (metadata.get("labels") or {}).get("pod-security.kubernetes.io/enforce")
+    if not level:
+        yield f"namespace {name} has no pod-security.kubernetes.io/enforce label"
+        return
+    waived = (config["waivers"] or {}).get(name, "restricted")
+    if level not in PSS_LEVELS:
+        yield f"namespace {name} enforces {level!r}, not a Pod Security level ({', '.join(PSS_LEVELS)})"
+    elif waived not in PSS_LEVELS or PSS_LEVELS.index(level) > PSS_LEVELS.index(waived):
+        yield (f"namespace {name} enforces {level} without a waiver (waivers: {name}: {level} in the pack config, "
+               f"with the reason in docs/tenancy.md); everything else is restricted")
+
+
 namespace_pod_security = resource_rule(
-    "k8s-namespace-pod-security", "Namespaces enforce a Pod Security level.", "kubernetes:core/v1:Namespace",
-    lambda p, c: ([] if ((p.get("metadata") or {}).get("labels") or {}).get("pod-security.kubernetes.io/enforce")
-                  else [f"namespace {(p.get('metadata') or {}).get('name')} has no pod-security.kubernetes.io/enforce "
-                        "label"]),
-    severity=Severity.MEDIUM, framework=eks_bp("security#pod-security-standards"),
-    remediation="Label the namespace pod-security.kubernetes.io/enforce=restricted (or baseline/privileged with a reason).")
+    "k8s-namespace-pod-security", "Namespaces enforce Pod Security: restricted unless waived.",
+    "kubernetes:core/v1:Namespace", _pod_security, severity=Severity.MEDIUM,
+    framework=cis("4.2.1", "Minimize the admission of privileged containers"),
+    remediation="Label the namespace pod-security.kubernetes.io/enforce=restricted, or waive a documented need "
+                "(waivers: {<namespace>: baseline|privileged}).",
+    config={"waivers": {"type": "object", "default": {"gpu": "privileged"},
+                        "description": "Namespace -> the most permissive level it may enforce (documented need)."}})
 
 
 def _internal_lb(props: Mapping[str, Any], config: dict) -> Iterator[str]:

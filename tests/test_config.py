@@ -229,6 +229,31 @@ BAD = {
         _both(_set("ml-platform:nodePools.training.efa", True), _set("ml-platform:nodePools.training.efaZoneId",
                                                                      "usw2-az1")),
         "nodePools.training.efaZoneId: 'usw2-az1' is not a zone of us-east-1 (its zone IDs start with use1-az)"),
+    "team namespace nobody creates": (
+        _set("ml-platform:tenancy.teams.research.namespaces", {"ml-research": "engineer"}),
+        "tenancy.teams.research.namespaces.ml-research: no such team namespace; the stack creates ml-training, "
+        "ml-inference, ml-jobs"),
+    "GPU quota above the pools' capacity": (
+        _set("ml-platform:tenancy.namespaces", {"ml-inference": {"purpose": "serving", "poolRoles": ["inference"],
+                                                                 "quota": {"gpus": 40}}}),
+        "tenancy.namespaces.ml-inference.quota.gpus: 40 exceeds the GPU capacity of its pools, 16 (inference: 16; "
+        "nodes x GPUs x slices)"),
+    "unknown access role": (
+        _set("ml-platform:tenancy.teams.research.namespaces", {"ml-training": "owner"}),
+        "ml-platform:tenancy.teams.research.namespaces.ml-training: Input should be 'read-only', 'engineer' or "
+        "'admin' (got 'owner')"),
+    "Pod Security level typo": (
+        _set("ml-platform:tenancy.namespaces", {"ml-training": {"purpose": "t", "poolRoles": ["training"],
+                                                                "podSecurity": "restriced"}}),
+        "ml-platform:tenancy.namespaces.ml-training.podSecurity: Input should be 'restricted', 'baseline' or "
+        "'privileged' (got 'restriced')"),
+    "team namespace with a reserved name": (
+        _set("ml-platform:tenancy.namespaces", {"monitoring": {"purpose": "t", "poolRoles": ["cpu"]}}),
+        "ml-platform:tenancy.namespaces: namespace 'monitoring' is reserved for Kubernetes or a platform component"),
+    "team principal who is a cluster admin": (
+        _set("ml-platform:tenancy.teams.research.principals", ["arn:aws:iam::111122223333:role/platform-admin"]),
+        "tenancy.teams.research.principals: arn:aws:iam::111122223333:role/platform-admin is a cluster admin "
+        "already (cluster.adminPrincipals): one access entry per principal"),
     "unknown endpoint": (
         _set("ml-platform:network.endpoints", ["s3", "dynamodb"]),
         "ml-platform:network.endpoints.1: Input should be 's3', 'ecr' or 'sts' (got 'dynamodb')"),

@@ -190,7 +190,8 @@ CASES: dict[str, Case] = {
                                                 "does not tolerate the GPU taint; it will never schedule"),
     "k8s-pdb-for-replicated-deployments": Case(workload, lambda rs: rs.pop(),
                                                "deployment vllm runs several replicas with no PodDisruptionBudget"),
-    "k8s-namespace-pod-security": Case(stack("dev"), lambda rs: pick(rs, "kubernetes:core/v1:Namespace").inputs[
+    "k8s-namespace-pod-security": Case(stack("dev"), lambda rs: pick(rs, "kubernetes:core/v1:Namespace",
+                                                                     "gpu-namespace").inputs[
         "metadata"].update(labels={}), "namespace gpu has no pod-security.kubernetes.io/enforce label"),
     "k8s-internal-load-balancers": Case(
         single("kubernetes:core/v1:Service", {"metadata": {"name": "vllm", "annotations": {
@@ -277,3 +278,13 @@ def test_missing_tags_are_remediated_when_the_pack_knows_their_values():
     assert (found.level, found.resource) == ("remediated", "vpc")
     (partial,) = findings(BY_NAME["aws-required-tags"], resources, {"defaults": {"project": "ml-platform"}})
     assert partial.level == "mandatory", "a remediation that cannot fix everything leaves a mandatory violation"
+
+
+def test_a_team_namespace_may_not_relax_pod_security_without_a_waiver(dev):
+    resources = copy.deepcopy(dev.resources)
+    labels = pick(resources, "kubernetes:core/v1:Namespace", "tenancy-ml-training").inputs["metadata"]["labels"]
+    labels["pod-security.kubernetes.io/enforce"] = "privileged"
+    (found,) = findings(BY_NAME["k8s-namespace-pod-security"], resources)
+    assert found.message.startswith("namespace ml-training enforces privileged without a waiver")
+    assert not findings(BY_NAME["k8s-namespace-pod-security"], resources, {"waivers": {"gpu": "privileged",
+                                                                                      "ml-training": "privileged"}})

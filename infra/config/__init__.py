@@ -12,6 +12,7 @@ from infra.config.cluster import Cluster
 from infra.config.loading import load, parse
 from infra.config.network import FlowLogs, Network, Tags
 from infra.config.platform import Gpu, Karpenter, PlatformConfig
+from infra.config.tenancy import Team, TeamNamespace, Tenancy
 
 __all__ = ["PROJECT", "Cluster", "ConfigError", "Disruption", "FlowLogs", "Gpu", "Karpenter", "Limits", "Network",
-           "NodePool", "PlatformConfig", "Tags", "load", "parse"]
+           "NodePool", "PlatformConfig", "Tags", "Team", "TeamNamespace", "Tenancy", "load", "parse"]

@@ -12,6 +12,7 @@ from catalog.zones import zone_id_problem
 from infra.config.base import PROJECT
 from infra.config.cluster import Cluster
 from infra.config.network import Network, Tags
+from infra.config.tenancy import Tenancy
 
 POOL_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$")
 # A dated AL2023 release (awslabs/amazon-eks-ami): `@latest` would roll every node,
@@ -50,6 +51,7 @@ class PlatformConfig(Model):
     node_pools: dict[str, NodePool] = Field(description="Node pools keyed by DNS-safe name.")
     karpenter: Karpenter | None = Field(None, description="Karpenter controller; required by karpenter pools.")
     gpu: Gpu = Field(default_factory=Gpu, description="NVIDIA device plugin and DCGM exporter.")
+    tenancy: Tenancy = Field(default_factory=Tenancy, description="Team namespaces, quotas and team access.")
     protect_stateful: bool = Field(
         description="Protect stateful resources (KMS keys, log buckets) from `pulumi destroy`."
     )
@@ -85,6 +87,7 @@ class PlatformConfig(Model):
             problem = pool.efa_zone_id and zone_id_problem(pool.efa_zone_id, self.region)
             if problem:
                 raise ValueError(f"nodePools.{name}.efaZoneId: {problem}")
+        self._check_tenancy()
         deployer = self.cluster.deployer
         if deployer is not None:
             for cidr in deployer.cidrs:
@@ -100,6 +103,41 @@ class PlatformConfig(Model):
                 f"cluster.serviceCidr {self.cluster.service_cidr} overlaps network.cidr {self.network.cidr}"
             )
         return self
+
+    def _check_tenancy(self) -> None:
+        for name, namespace in self.tenancy.namespaces.items():
+            pools = self.pools_of(namespace.pool_roles)
+            if not pools:
+                raise ValueError(f"tenancy.namespaces.{name}.poolRoles: no pool of role "
+                                 f"{' or '.join(namespace.pool_roles)} in nodePools")
+            gpus = self.capacity(namespace.pool_roles)[2]
+            if namespace.quota.gpus is not None and namespace.quota.gpus > gpus:
+                detail = ", ".join(f"{n}: {p.effective_limits.gpus}" for n, p in pools.items())
+                raise ValueError(f"tenancy.namespaces.{name}.quota.gpus: {namespace.quota.gpus} exceeds the GPU "
+                                 f"capacity of its pools, {gpus} ({detail}; nodes x GPUs x slices)")
+        admins = set(self.cluster.admin_principals)
+        owner: dict[str, str] = {}
+        for team_name, team in self.tenancy.teams.items():
+            for namespace in team.namespaces:
+                if namespace not in self.tenancy.namespaces:
+                    raise ValueError(f"tenancy.teams.{team_name}.namespaces.{namespace}: no such team namespace; the "
+                                     f"stack creates {', '.join(self.tenancy.namespaces)}")
+            for arn in team.principals:
+                if arn in admins:
+                    raise ValueError(f"tenancy.teams.{team_name}.principals: {arn} is a cluster admin already "
+                                     f"(cluster.adminPrincipals): one access entry per principal")
+                if arn in owner:
+                    raise ValueError(f"tenancy.teams.{team_name}.principals: {arn} is in team {owner[arn]} too")
+                owner[arn] = team_name
+
+    def pools_of(self, roles: list[str]) -> dict[str, NodePool]:
+        return {n: p for n, p in self.workload_pools.items() if p.role in roles}
+
+    def capacity(self, roles: list[str]) -> tuple[int, int, int]:
+        """vCPU, memory GiB and GPUs (slices counted) the pools of `roles` may hold at most."""
+        limits = [p.effective_limits for p in self.pools_of(roles).values()]
+        return (sum(limit.cpu for limit in limits), sum(limit.memory_gib for limit in limits),
+                sum(limit.gpus for limit in limits))
 
     @property
     def cluster_name(self) -> str:
