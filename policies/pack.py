@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from policies import cost, data, eks, iam, kubernetes, network, nodes
+from policies import cost, data, eks, iam, kubernetes, network, nodes, rbac
 
-RULES = [*nodes.RULES, *network.RULES, *eks.RULES, *data.RULES, *iam.RULES, *kubernetes.RULES, *cost.RULES]
+RULES = [*nodes.RULES, *network.RULES, *eks.RULES, *data.RULES, *iam.RULES, *kubernetes.RULES, *rbac.RULES, *cost.RULES]

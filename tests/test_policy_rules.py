@@ -18,6 +18,7 @@ from policy_harness import aws_provider, findings, resource
 from policies.pack import RULES
 
 BY_NAME = {rule.name: rule for rule in RULES}
+ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
 TAGS = {"environment": "test", "project": "ml-platform", "owner": "team", "cost-center": "cc"}
 
 
@@ -243,6 +244,21 @@ CASES: dict[str, Case] = {
     "cost-monthly-budget": Case(stack("dev"), lambda rs: nodepool(rs)["limits"].update(
         **{"nvidia.com/gpu": "160", "cpu": "1920", "memory": "23040Gi"}),
         "monthly ceiling $", {"monthlyBudgetUsd": 25000}),
+    "k8s-rbac-no-wildcards": Case(stack("dev"), lambda rs: pick(
+        rs, ROLE, "tenancy-ml-jobs-engineer").inputs["rules"][0].update(verbs=["*"]),
+        "role ml-platform:engineer grants '*' in verbs"),
+    "k8s-no-cluster-admin-binding": Case(stack("dev"), lambda rs: pick(
+        rs, "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding").inputs["roleRef"].update(name="cluster-admin"),
+        "grants cluster-admin; platform admins get it through the EKS cluster-admin access policy"),
+    "k8s-rbac-secrets-narrow": Case(stack("dev"), lambda rs: pick(rs, ROLE, "tenancy-ml-jobs-engineer").inputs[
+        "rules"].append({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}),
+        "role ml-platform:engineer may list every Secret of its namespace"),
+    "k8s-read-only-roles-read-only": Case(stack("dev"), lambda rs: pick(rs, ROLE, "tenancy-ml-jobs-read-only").inputs[
+        "rules"].append({"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]}),
+        "read-only role ml-platform:read-only reaches pods/exec"),
+    "k8s-namespace-gpu-quota": Case(stack("dev"), lambda rs: rs.remove(pick(
+        rs, "kubernetes:core/v1:ResourceQuota", "tenancy-ml-jobs-quota")),
+        "namespace ml-jobs has no ResourceQuota with requests.nvidia.com/gpu"),
     "cost-region-priced": Case(stack("dev"), lambda rs: pick(rs, "pulumi:providers:aws").inputs.update(
         region="mx-central-1"), "no prices are recorded for mx-central-1: the estimate and the budget use us-east-1"),
     "cost-eks-standard-support-only": Case(stack("dev"), lambda rs: pick(rs, CLUSTER).inputs.pop("upgradePolicy"),
