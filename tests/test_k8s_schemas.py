@@ -8,6 +8,8 @@ schemas (test_crd_schemas.py), Helm releases against chart values.
 
 from __future__ import annotations
 
+import copy
+
 import kubernetes_validate
 import pytest
 
@@ -22,7 +24,7 @@ def manifest(resource) -> dict:
     group, version = group_version.rsplit("/", 1)
     api_version = version if group == "core" else f"{group}/{version}"
     return {"apiVersion": api_version, "kind": kind,
-            **{k: v for k, v in resource.inputs.items() if k not in ("apiVersion", "kind")}}
+            **{k: copy.deepcopy(v) for k, v in resource.inputs.items() if k not in ("apiVersion", "kind")}}
 
 
 @pytest.mark.parametrize("stack_name", ["dev", "prod"])
