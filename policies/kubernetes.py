@@ -292,15 +292,31 @@ no_default_namespace = resource_rule(
     remediation="Create a namespace for the workload and set metadata.namespace.")
 
 
-def _sa_token(pod, _):
+SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
+# A service account whose workloads call the Kubernetes API says so; the rest mount no token.
+API_ACCESS_LABEL = "ml-platform/api-access"
+
+
+def _sa_token(args: Any, _: dict) -> Iterator[str]:
+    props = args.props
+    if args.resource_type == SERVICE_ACCOUNT:
+        labels = (props.get("metadata") or {}).get("labels") or {}
+        if props.get("automountServiceAccountToken") is not False and labels.get(API_ACCESS_LABEL) != "true":
+            yield (f"service account {(props.get('metadata') or {}).get('name')} mounts an API token into every pod; "
+                   f"set automountServiceAccountToken: false (or label it {API_ACCESS_LABEL}: \"true\")")
+        return
+    pod = pod_spec(props)
     if pod.get("automountServiceAccountToken") is not False and not pod.get("serviceAccountName"):
         yield "the pod runs as the default service account with its token mounted"
 
 
-default_service_account = workload_rule(
-    "k8s-no-default-service-account-token", "Pods use their own service account or mount no token.", _sa_token,
-    severity=Severity.MEDIUM, framework=cis("4.1.5", "Ensure that default service accounts are not actively used"),
-    remediation="Set serviceAccountName to a dedicated account, or automountServiceAccountToken: false.")
+default_service_account = resource_rule(
+    "k8s-no-default-service-account-token",
+    "Pods use their own service account or mount no token; service accounts mount none unless they need the API.",
+    [*WORKLOADS, SERVICE_ACCOUNT], with_args=_sa_token, severity=Severity.MEDIUM,
+    framework=cis("4.1.5", "Ensure that default service accounts are not actively used"),
+    remediation="Set serviceAccountName to a dedicated account, and automountServiceAccountToken: false on "
+                "accounts whose workloads do not call the Kubernetes API.")
 
 
 RULES = [

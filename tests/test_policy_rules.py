@@ -304,3 +304,15 @@ def test_a_team_namespace_may_not_relax_pod_security_without_a_waiver(dev):
     assert found.message.startswith("namespace ml-training enforces privileged without a waiver")
     assert not findings(BY_NAME["k8s-namespace-pod-security"], resources, {"waivers": {"gpu": "privileged",
                                                                                       "ml-training": "privileged"}})
+
+
+def test_a_service_account_that_mounts_a_token_needs_a_reason(dev):
+    resources = copy.deepcopy(dev.resources)
+    account = pick(resources, "kubernetes:core/v1:ServiceAccount", "tenancy-ml-jobs-workload")
+    rule = BY_NAME["k8s-no-default-service-account-token"]
+    assert not findings(rule, resources)
+    account.inputs["automountServiceAccountToken"] = True
+    (found,) = findings(rule, resources)
+    assert found.message.startswith("service account workload mounts an API token into every pod")
+    account.inputs["metadata"]["labels"] = {"ml-platform/api-access": "true"}
+    assert not findings(rule, resources), "a workload that calls the API says so"
