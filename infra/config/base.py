@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import re
+from collections.abc import Iterable
 from typing import Annotated
 
 import pulumi
 from pydantic import Field
+
+from catalog.model import distinct
 
 PROJECT = "ml-platform"
 
@@ -17,6 +21,25 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 
 class ConfigError(pulumi.RunError):
     """Bad stack configuration. Pulumi prints a RunError without a traceback."""
+
+
+IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def principal_arns(principals: list[str], what: str) -> list[str]:
+    """IAM role/user ARNs whose names (the last path part, used in resource names) are distinct."""
+    for arn in principals:
+        if not IAM_PRINCIPAL.match(arn):
+            raise ValueError(f"{arn!r} is not an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)")
+    distinct([arn.rsplit("/", 1)[1] for arn in principals], f"{what} names")
+    return principals
+
+
+def dns_labels(names: Iterable[str], what: str) -> None:
+    for name in names:
+        if not DNS_LABEL.match(name):
+            raise ValueError(f"{what} name {name!r} must be a DNS label (lowercase letters, digits, '-')")
 
 
 def private_network(value: ipaddress.IPv4Network) -> ipaddress.IPv4Network:

@@ -9,10 +9,9 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from catalog.eks import RELEASES
-from catalog.model import Model, distinct
-from infra.config.base import Cidr, private_network, retention
+from catalog.model import Model
+from infra.config.base import Cidr, principal_arns, private_network, retention
 
-IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 TGW_ID = re.compile(r"^tgw-[0-9a-f]{8,17}$")
 ROUTE_TABLE_ID = re.compile(r"^rtb-[0-9a-f]{8,17}$")
@@ -103,11 +102,7 @@ class Cluster(Model):
     @field_validator("admin_principals")
     @classmethod
     def _principal_arns(cls, principals: list[str]) -> list[str]:
-        for arn in principals:
-            if not IAM_PRINCIPAL.match(arn):
-                raise ValueError(f"{arn!r} is not an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)")
-        distinct([arn.rsplit("/", 1)[1] for arn in principals], "admin principal names")
-        return principals
+        return principal_arns(principals, "admin principal")
 
     @field_validator("service_cidr")
     @classmethod

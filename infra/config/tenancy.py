@@ -12,14 +12,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from catalog.model import Model, distinct
-from infra.config.cluster import IAM_PRINCIPAL
+from catalog.model import Model
+from infra.config.base import dns_labels, principal_arns
 
 PodSecurity = Literal["restricted", "baseline", "privileged"]
 AccessRole = Literal["read-only", "engineer", "admin"]
 PoolRole = Literal["cpu", "training", "inference"]
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti)?$")
-NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 # Namespaces Kubernetes or the platform's own components own: no team namespace may take their names.
 RESERVED = ("default", "kube-system", "kube-public", "kube-node-lease", "gpu", "monitoring", "velero",
             "external-secrets")
@@ -84,10 +83,7 @@ class Team(Model):
     @field_validator("principals")
     @classmethod
     def _arns(cls, principals: list[str]) -> list[str]:
-        for arn in principals:
-            if not IAM_PRINCIPAL.match(arn):
-                raise ValueError(f"{arn!r} is not an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)")
-        return distinct(principals, "principals")
+        return principal_arns(principals, "principal")
 
 
 class Tenancy(Model):
@@ -101,9 +97,8 @@ class Tenancy(Model):
     @field_validator("namespaces")
     @classmethod
     def _names(cls, namespaces: dict[str, TeamNamespace]) -> dict[str, TeamNamespace]:
+        dns_labels(namespaces, "namespace")
         for name in namespaces:
-            if not NAMESPACE.match(name):
-                raise ValueError(f"namespace name {name!r} must be a DNS label (lowercase letters, digits, '-')")
             if name in RESERVED:
                 raise ValueError(f"namespace {name!r} is reserved for Kubernetes or a platform component; "
                                  f"reserved: {', '.join(RESERVED)}")
@@ -112,7 +107,5 @@ class Tenancy(Model):
     @field_validator("teams")
     @classmethod
     def _team_names(cls, teams: dict[str, Team]) -> dict[str, Team]:
-        for name in teams:
-            if not NAMESPACE.match(name):
-                raise ValueError(f"team name {name!r} must be a DNS label (lowercase letters, digits, '-')")
+        dns_labels(teams, "team")
         return teams
