@@ -10,6 +10,7 @@ config error, not a pod stuck Pending.
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -233,7 +234,7 @@ class NodePool(Model):
                 f"{smallest} ({spec.vcpu} vCPU, {spec.memory_gib} GiB, {spec.gpus} GPUs): Karpenter could never "
                 f"launch a node (\"all available instance types exceed limits\")")
 
-    @property
+    @cached_property
     def types(self) -> list[str]:
         """Instance types of the pool: the listed ones plus every priced size of the listed families."""
         expanded = [t for t in INSTANCES if t.split(".", 1)[0] in self.instance_families]
@@ -248,12 +249,12 @@ class NodePool(Model):
         """nvidia.com/gpu one node of `instance_type` advertises, and Karpenter counts against limits."""
         return INSTANCES[instance_type].gpus * self.slices
 
-    @property
+    @cached_property
     def gpu_capacity(self) -> int:
         """The pool's GPU capacity for the platform (quotas, fit checks): nodes x GPUs per node x slices."""
         return self.max_size * max(self.counted_gpus(t) for t in self.types)
 
-    @property
+    @cached_property
     def effective_limits(self) -> Limits:
         """Configured limits, or maxSize nodes of the pool's largest type in each dimension.
 

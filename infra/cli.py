@@ -73,9 +73,6 @@ def _plan(args: argparse.Namespace) -> int:
     try:
         return _planned(args)
     finally:
-        # Collect what the plan left while everything is intact: an unreachable event loop left to
-        # interpreter exit can outlive its socket there and print an "Exception ignored" traceback.
-        gc.collect()
         gc.unfreeze()
 
 

@@ -12,10 +12,12 @@ all use this one engine.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import runpy
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,7 +206,15 @@ def record(program: Callable[[], Any], stack: str, raw: dict[str, Any], preview:
     settings.ROOT.set(None)
     pulumi.runtime.set_all_config(
         {key: value if isinstance(value, str) else json.dumps(value) for key, value in raw.items()})
-    _sync_await(run_in_stack(program))
+    # The SDK runs engine calls on the loop's default thread pool, and the mock engine gives each
+    # worker thread an event loop of its own: a pool per run, ended with it, leaves no orphaned loop
+    # to complain at interpreter exit (nor threads piling up over many runs in one process).
+    workers = ThreadPoolExecutor(thread_name_prefix="mock-engine")
+    asyncio.get_event_loop().set_default_executor(workers)
+    try:
+        _sync_await(run_in_stack(program))
+    finally:
+        workers.shutdown(wait=True)
 
     stack_urn = f"urn:pulumi:{stack}::{PROJECT}::pulumi:pulumi:Stack::{PROJECT}-{stack}"
     exported = json_format.MessageToDict(monitor.outputs.get(stack_urn) or Struct())

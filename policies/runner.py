@@ -113,7 +113,8 @@ def _graph(recording: Any, props: Any) -> Graph:
     by_urn: dict[str, PolicyResource] = {}
     raw = {r.urn: _wire(props(r)) for r in recording.resources}
     for r in recording.resources:
-        by_urn[r.urn] = PolicyResource(r.type, unknown_checking_proxy(deserialize_properties(_wire(raw[r.urn]))),
+        # deserialize_properties builds new containers: `raw` stays as the engine sent it.
+        by_urn[r.urn] = PolicyResource(r.type, unknown_checking_proxy(deserialize_properties(raw[r.urn])),
                                        r.urn, r.name, _options(r), None, None, [], {})
     providers = {r.urn: PolicyProviderResource(r.type, unknown_checking_proxy(_plain(r.inputs)), r.urn, r.name)
                  for r in recording.resources if r.type.startswith("pulumi:providers:")}
