@@ -32,3 +32,6 @@ DCGM_EXPORTER = Chart("dcgm-exporter", "4.8.2", "https://nvidia.github.io/dcgm-e
                       "NVIDIA/dcgm-exporter tag 4.5.3-4.8.2 (2026-05-06), deployment/")
 EFA_DEVICE_PLUGIN = Chart("aws-efa-k8s-device-plugin", "v0.5.30", "https://aws.github.io/eks-charts",
                           "aws/eks-charts master bfe91c4b (2026-07-21), stable/aws-efa-k8s-device-plugin")
+EXTERNAL_SECRETS = Chart("external-secrets", "2.9.0", "https://charts.external-secrets.io",
+                         "external-secrets/external-secrets tag helm-chart-2.9.0 (cc5bfbc2, 2026-08-08), "
+                         "deploy/charts/external-secrets (app v2.9.0)")

@@ -35,6 +35,7 @@ class NamespaceArgs:
     # Where that HTTPS may go: L3/L4 policies cannot allow by hostname, so the internet is 0.0.0.0/0.
     https_to: Sequence[str] = ("0.0.0.0/0",)
     scraped_ports: Sequence[int] = ()  # metrics ports Prometheus (in `monitoring`) scrapes here
+    api_server_ingress_ports: Sequence[int] = ()  # webhook ports the API server calls here
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
 
@@ -125,6 +126,10 @@ def network_policies(args: NamespaceArgs, api_server_cidrs: Sequence[str]) -> di
             {"to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}], "ports": [{"protocol": "TCP", "port": 80}]},
             {"to": [{"ipBlock": {"cidr": cidr}} for cidr in args.https_to],
              "ports": [{"protocol": "TCP", "port": 443}]}]}
+    if args.api_server_ingress_ports:
+        policies["allow-api-server-webhooks"] = {**everything, "policyTypes": ["Ingress"], "ingress": [{
+            "from": [{"ipBlock": {"cidr": cidr}} for cidr in api_server_cidrs],
+            "ports": [{"protocol": "TCP", "port": port} for port in args.api_server_ingress_ports]}]}
     if args.scraped_ports:
         policies["allow-metrics-scrape"] = {**everything, "policyTypes": ["Ingress"], "ingress": [{
             "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}}}],

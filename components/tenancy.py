@@ -65,6 +65,8 @@ class Tenancy(pulumi.ComponentResource):
     """Team namespaces with quotas, limits, roles and network policy; team access through access entries."""
 
     namespaces: list[str]
+    # Namespace name -> its output: objects put in a team namespace take it, and so wait for it.
+    namespace_outputs: dict[str, pulumi.Output[str]]
 
     def __init__(self, name: str, args: TenancyArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ml-platform:tenancy:Tenancy", name, None, opts)
@@ -72,6 +74,7 @@ class Tenancy(pulumi.ComponentResource):
         for team in args.teams:
             self._team(name, team, args.cluster, created)
         self.namespaces = [spec.name for spec in args.namespaces]
+        self.namespace_outputs = created
         self.register_outputs({"namespaces": self.namespaces})
 
     def _namespace(self, name: str, spec: TeamNamespaceSpec, cluster: ClusterHandle) -> pulumi.Output[str]:

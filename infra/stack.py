@@ -13,6 +13,7 @@ from components.iam import partition_of
 from components.karpenter import Karpenter, KarpenterArgs
 from components.network import DeployerLink, Network, NetworkArgs
 from components.node_pools import NodePools, NodePoolsArgs
+from components.secrets import Secrets, SecretsArgs, SyncedSecret
 from components.tenancy import TeamNamespaceSpec, TeamSpec, Tenancy, TenancyArgs, quota_hard
 from infra.config import PlatformConfig
 
@@ -84,10 +85,20 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
             ),
             opts=on_aws,
         )
-    Tenancy("tenancy", TenancyArgs(context=context, cluster=cluster.handle, namespaces=team_namespaces(cfg),
-                                   teams=[TeamSpec(name, team.principals, team.namespaces)
-                                          for name, team in cfg.tenancy.teams.items()]),
-            opts=on_aws)
+    tenancy = Tenancy("tenancy", TenancyArgs(context=context, cluster=cluster.handle, namespaces=team_namespaces(cfg),
+                                             teams=[TeamSpec(name, team.principals, team.namespaces)
+                                                    for name, team in cfg.tenancy.teams.items()]),
+                      opts=on_aws)
+    secrets = cfg.secrets
+    dr_provider = aws.Provider("aws-dr", region=secrets.dr_region, default_tags={"tags": cfg.default_tags}) \
+        if secrets.dr_region else None
+    Secrets("secrets", SecretsArgs(
+        context=context, cluster=cluster.handle, replicas=secrets.replicas,
+        recovery_window_days=secrets.recovery_window_days, protect=cfg.protect_stateful,
+        synced=[SyncedSecret(name, s.namespace, s.remote_key, s.properties, s.refresh_interval)
+                for name, s in secrets.external_secrets.items()],
+        namespaces=tenancy.namespace_outputs, dr_region=secrets.dr_region, dr_provider=dr_provider),
+        opts=on_aws)
     gpu_pools = {n: p for n, p in cfg.workload_pools.items() if p.gpu}
     if gpu_pools:
         Gpu(

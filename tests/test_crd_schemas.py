@@ -12,12 +12,14 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from catalog.charts import KARPENTER
+from catalog.charts import EXTERNAL_SECRETS, KARPENTER
 
 SCHEMAS = Path(__file__).parent / "schemas"
 KINDS = {
     ("karpenter.sh/v1", "NodePool"): f"karpenter-{KARPENTER.version}/nodepool.json",
     ("karpenter.k8s.aws/v1", "EC2NodeClass"): f"karpenter-{KARPENTER.version}/ec2nodeclass.json",
+    ("external-secrets.io/v1", "ClusterSecretStore"): f"external-secrets-{EXTERNAL_SECRETS.version}/clustersecretstore.json",
+    ("external-secrets.io/v1", "ExternalSecret"): f"external-secrets-{EXTERNAL_SECRETS.version}/externalsecret.json",
 }
 
 

@@ -122,14 +122,16 @@ def test_vpc_endpoints_as_configured(stack_name, services, dev, prod):
 
 def test_every_aws_resource_carries_the_default_tags(stack):
     providers = stack.of_type("pulumi:providers:aws")
-    assert len(providers) == 1
-    tags = json.loads(providers[0].inputs["defaultTags"])["tags"]
-    assert {"environment", "project", "owner", "cost-center"} <= set(tags)
-    assert tags["environment"] == stack.stack
+    dr_region = parse(read_stack_config(stack.stack), stack=stack.stack).secrets.dr_region
+    assert sorted(p.inputs["region"] for p in providers) == sorted(filter(None, ["us-east-1", dr_region]))
+    for provider in providers:
+        tags = json.loads(provider.inputs["defaultTags"])["tags"]
+        assert {"environment", "project", "owner", "cost-center"} <= set(tags)
+        assert tags["environment"] == stack.stack
     for resource in stack.resources:
         if resource.custom and resource.type.startswith("aws:"):
-            assert resource.provider and resource.provider.startswith(providers[0].urn), \
-                f"{resource.type} {resource.name} does not use the tagged provider"
+            assert resource.provider and any(resource.provider.startswith(p.urn) for p in providers), \
+                f"{resource.type} {resource.name} does not use a tagged provider"
 
 
 def test_prod_deployer_vpc_is_peered_and_routed_both_ways(prod):

@@ -12,6 +12,7 @@ from catalog.zones import zone_id_problem
 from infra.config.base import PROJECT
 from infra.config.cluster import Cluster
 from infra.config.network import Network, Tags
+from infra.config.secrets import Secrets
 from infra.config.tenancy import Tenancy
 
 POOL_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$")
@@ -52,6 +53,7 @@ class PlatformConfig(Model):
     karpenter: Karpenter | None = Field(None, description="Karpenter controller; required by karpenter pools.")
     gpu: Gpu = Field(default_factory=Gpu, description="NVIDIA device plugin and DCGM exporter.")
     tenancy: Tenancy = Field(default_factory=Tenancy, description="Team namespaces, quotas and team access.")
+    secrets: Secrets = Field(default_factory=Secrets, description="External Secrets Operator and what it syncs.")
     protect_stateful: bool = Field(
         description="Protect stateful resources (KMS keys, log buckets) from `pulumi destroy`."
     )
@@ -88,6 +90,7 @@ class PlatformConfig(Model):
             if problem:
                 raise ValueError(f"nodePools.{name}.efaZoneId: {problem}")
         self._check_tenancy()
+        self._check_secrets()
         deployer = self.cluster.deployer
         if deployer is not None:
             for cidr in deployer.cidrs:
@@ -129,6 +132,23 @@ class PlatformConfig(Model):
                 if arn in owner:
                     raise ValueError(f"tenancy.teams.{team_name}.principals: {arn} is in team {owner[arn]} too")
                 owner[arn] = team_name
+
+    def _check_secrets(self) -> None:
+        created = self.namespaces
+        for name, secret in self.secrets.external_secrets.items():
+            if secret.namespace not in created:
+                raise ValueError(f"secrets.externalSecrets.{name}.namespace: {secret.namespace!r} is no namespace the "
+                                 f"stack creates ({', '.join(created)})")
+        dr = self.secrets.dr_region
+        if dr is not None and (dr == self.region or not re.match(r"^[a-z]{2}(-[a-z]+)+-[0-9]$", dr)):
+            raise ValueError(f"secrets.drRegion: {dr!r} must be another AWS region than {self.region}: replicas in "
+                             f"the same region do not survive its loss")
+
+    @property
+    def namespaces(self) -> list[str]:
+        """Every namespace the stack creates: the team namespaces and the platform components' own."""
+        system = ["external-secrets"] + (["gpu"] if any(p.gpu for p in self.workload_pools.values()) else [])
+        return [*self.tenancy.namespaces, *system]
 
     def pools_of(self, roles: list[str]) -> dict[str, NodePool]:
         return {n: p for n, p in self.workload_pools.items() if p.role in roles}

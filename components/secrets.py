@@ -1,0 +1,180 @@
+"""Secrets: External Secrets Operator syncing Secrets Manager into the cluster, and the containers it reads.
+
+People put the values they provide (tokens, webhook URLs, API keys) into
+Secrets Manager themselves: the stack creates each secret's container,
+encrypted with the stack's rotating secrets key and, in prod, replicated to
+the DR region, but never a value. ESO reads them through EKS Pod Identity
+(upstream documents it: a store with no `auth` block), scoped to the stack's
+prefix and to the key through Secrets Manager only, and writes the
+Kubernetes Secrets the ExternalSecrets name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from catalog.charts import EXTERNAL_SECRETS
+from catalog.scheduling import CRITICAL_ADDONS_TOLERATION, POOL_LABEL
+from components.handles import ClusterHandle, PlatformContext
+from components.iam import policy_document
+from components.identity import PodIdentityArgs, pod_identity_role
+from components.namespace import NamespaceArgs, platform_namespace
+
+NAMESPACE = "external-secrets"
+SERVICE_ACCOUNT = "external-secrets"  # the chart's controller service account (values.yaml serviceAccount.name)
+STORE = "secrets-manager"
+API = "external-secrets.io/v1"
+WEBHOOK_PORT = 10250  # the chart's webhook.port: the API server calls it
+SMALL = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+CONTROLLER = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
+
+
+@dataclass(frozen=True)
+class SyncedSecret:
+    name: str  # the target Kubernetes Secret (and ExternalSecret)
+    namespace: str
+    remote_key: str  # under the prefix
+    properties: Mapping[str, str]  # Secret key -> JSON property
+    refresh_interval: str
+
+
+@dataclass(frozen=True)
+class SecretsArgs:
+    context: PlatformContext
+    cluster: ClusterHandle
+    replicas: int
+    recovery_window_days: int
+    protect: bool
+    synced: Sequence[SyncedSecret]
+    # Namespace name -> its output, so an ExternalSecret waits for the namespace it lives in.
+    namespaces: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    dr_region: str | None = None
+    dr_provider: aws.Provider | None = None
+
+
+def prefix(cluster_name: str) -> str:
+    """Every secret of the stack lives under ml-platform/<stack>/: ESO may read there and nowhere else."""
+    return cluster_name.replace("ml-platform-", "ml-platform/", 1)
+
+
+def key_policy(account_id: str, partition: str) -> str:
+    """The account administers the key; Secrets Manager may use it on the account's behalf."""
+    return policy_document([
+        {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+         "Action": "kms:*", "Resource": "*"},
+    ])
+
+
+def reader_policy(partition: str, region: str, account_id: str, secret_prefix: str, key_arn: str) -> str:
+    return policy_document([
+        {"Sid": "ReadTheStacksSecrets", "Effect": "Allow",
+         "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",
+                    "secretsmanager:ListSecretVersionIds"],
+         "Resource": f"arn:{partition}:secretsmanager:{region}:{account_id}:secret:{secret_prefix}/*"},
+        {"Sid": "DecryptThroughSecretsManagerOnly", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn,
+         "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}},
+    ])
+
+
+def helm_values(replicas: int, system_pool: str) -> dict:
+    """Controller, webhook and cert controller on the system pool, with requests; CRDs from the chart."""
+    placement = {"nodeSelector": {POOL_LABEL: system_pool}, "tolerations": [CRITICAL_ADDONS_TOLERATION]}
+    return {
+        "installCRDs": True,
+        "replicaCount": replicas,
+        # The chart leaves leader election off; with two replicas both would reconcile.
+        "leaderElect": True,
+        "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
+        "resources": CONTROLLER,
+        **placement,
+        "webhook": {"resources": SMALL, "port": WEBHOOK_PORT, **placement},
+        "certController": {"resources": SMALL, **placement},
+    }
+
+
+def external_secret(secret: SyncedSecret, secret_prefix: str, namespace: pulumi.Input[str]) -> dict:
+    return {
+        "apiVersion": API, "kind": "ExternalSecret",
+        "metadata": {"name": secret.name, "namespace": namespace},
+        "spec": {
+            "refreshInterval": secret.refresh_interval,
+            "secretStoreRef": {"kind": "ClusterSecretStore", "name": STORE},
+            # The Secret belongs to the ExternalSecret: deleting one deletes the other.
+            "target": {"name": secret.name, "creationPolicy": "Owner"},
+            "data": [{"secretKey": key, "remoteRef": {"key": f"{secret_prefix}/{secret.remote_key}",
+                                                      "property": prop}}
+                     for key, prop in secret.properties.items()],
+        },
+    }
+
+
+def cluster_secret_store(region: str, namespaces: Sequence[str]) -> dict:
+    """The stack's Secrets Manager, for the namespaces that sync from it; no `auth`: Pod Identity."""
+    return {
+        "apiVersion": API, "kind": "ClusterSecretStore", "metadata": {"name": STORE},
+        "spec": {"provider": {"aws": {"service": "SecretsManager", "region": region}},
+                 "conditions": [{"namespaces": sorted(set(namespaces))}]},
+    }
+
+
+class Secrets(pulumi.ComponentResource):
+    """Secrets key (and its DR replica), secret containers, ESO with scoped Pod Identity, store, ExternalSecrets."""
+
+    key_arn: pulumi.Output[str]
+    secret_arns: pulumi.Output[dict[str, str]]
+
+    def __init__(self, name: str, args: SecretsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("ml-platform:secrets:Secrets", name, None, opts)
+        context = args.context
+        secret_prefix = prefix(context.cluster_name)
+        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        policy = pulumi.Output.from_input(context.account_id).apply(lambda a: key_policy(a, context.partition))
+        key = aws.kms.Key(f"{name}-key", description=f"{context.cluster_name} Secrets Manager secrets",
+                          enable_key_rotation=True, deletion_window_in_days=30, policy=policy, opts=stateful)
+        replica_key = None
+        if args.dr_region and args.dr_provider is not None:
+            replica_key = aws.kms.Key(
+                f"{name}-key-{args.dr_region}", description=f"{context.cluster_name} secrets replicas",
+                enable_key_rotation=True, deletion_window_in_days=30, policy=policy,
+                opts=pulumi.ResourceOptions(parent=self, protect=args.protect, provider=args.dr_provider))
+        containers = {
+            s.name: aws.secretsmanager.Secret(
+                f"{name}-{s.name}", name=f"{secret_prefix}/{s.remote_key}", kms_key_id=key.arn,
+                description=f"{s.namespace}/{s.name}: put the value here (docs/secrets.md); the stack never does",
+                recovery_window_in_days=args.recovery_window_days,
+                force_overwrite_replica_secret=False,
+                replicas=[{"region": args.dr_region, "kms_key_id": replica_key.arn}] if replica_key else None,
+                opts=stateful)
+            for s in args.synced}
+
+        reader = pod_identity_role(
+            f"{name}-reader",
+            PodIdentityArgs(
+                context=context, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT,
+                inline_policies={f"{name}-reader": pulumi.Output.all(context.account_id, key.arn).apply(
+                    lambda v: reader_policy(context.partition, context.region, v[0], secret_prefix, v[1]))},
+                associate_with=args.cluster.name),
+            parent=self)
+        scope = platform_namespace(
+            f"{name}-namespace",
+            NamespaceArgs(NAMESPACE, "restricted", aws_apis=True, api_server_ingress_ports=[WEBHOOK_PORT]),
+            args.cluster, parent=self)
+        release = scope.chart(f"{name}-operator", EXTERNAL_SECRETS,
+                              helm_values(args.replicas, context.system_pool_name),
+                              # The controller starts able to read Secrets Manager.
+                              depends_on=reader.grants)
+        store = scope.custom_resource(f"{name}-store",
+                                      cluster_secret_store(context.region, [s.namespace for s in args.synced]),
+                                      depends_on=[release])
+        for s in args.synced:
+            scope.custom_resource(f"{name}-{s.name}", external_secret(s, secret_prefix,
+                                                                     args.namespaces.get(s.namespace, s.namespace)),
+                                  depends_on=[store, containers[s.name]])
+
+        self.key_arn = key.arn
+        self.secret_arns = pulumi.Output.all(**{n: c.arn for n, c in containers.items()})
+        self.register_outputs({"key_arn": self.key_arn, "secret_arns": self.secret_arns})
