@@ -8,6 +8,7 @@ from typing import Any
 from pulumi_policy import Severity
 
 from policies.support import (
+    as_list,
     cis,
     each_has,
     eks_bp,
@@ -112,7 +113,43 @@ log_group_retention = resource_rule(
     config={"minimumDays": {"type": "integer", "default": 7}})
 
 
+SECRET = "aws:secretsmanager/secret:Secret"
+
+
+def _secret_cmk(props: Mapping[str, Any], _: dict) -> Iterator[str]:
+    key = props.get("kmsKeyId")
+    if not key or str(key).endswith("alias/aws/secretsmanager"):
+        yield (f"secret {props.get('name')} is encrypted with the AWS-managed key: no key policy of yours decides "
+               f"who may decrypt it, and its replicas cannot use it; set kmsKeyId to the stack's secrets key")
+
+
+secrets_customer_key = resource_rule(
+    "secretsmanager-customer-key", "Secrets Manager secrets are encrypted with a customer-managed KMS key.", SECRET,
+    _secret_cmk, severity=Severity.HIGH, framework=cis("5.3.1", "Ensure Kubernetes Secrets are encrypted using "
+                                                                "CMKs managed in AWS KMS"),
+    remediation="Set kmsKeyId to a rotating customer-managed key (components/secrets.py does).")
+
+
+def _secret_replicated(props: Mapping[str, Any], config: dict) -> Iterator[str]:
+    if not config["required"]:
+        return
+    replicas = [r for r in as_list(props.get("replicas")) if isinstance(r, Mapping)]
+    if not replicas:
+        yield f"secret {props.get('name')} has no replica: it is lost with its region; replicate it to the DR region"
+    for replica in replicas:
+        if not replica.get("kmsKeyId"):
+            yield f"secret {props.get('name')}'s replica in {replica.get('region')} has no customer-managed key"
+
+
+secrets_replicated = resource_rule(
+    "secretsmanager-replicated", "Secrets Manager secrets are replicated, with their own key, where required (prod).",
+    SECRET, _secret_replicated, severity=Severity.MEDIUM, framework=eks_bp("reliability"),
+    remediation="Set secrets.drRegion: each secret then gets a replica there, encrypted with a key in that region.",
+    config={"required": {"type": "boolean", "default": False}})
+
+
 RULES = [
     kms_key_rotation, s3_block_public_access, s3_kms_encryption, s3_versioning, s3_deny_insecure_transport,
-    s3_no_force_destroy, sqs_encrypted, sqs_deny_insecure_transport, log_group_retention,
+    s3_no_force_destroy, sqs_encrypted, sqs_deny_insecure_transport, log_group_retention, secrets_customer_key,
+    secrets_replicated,
 ]

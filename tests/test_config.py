@@ -254,6 +254,20 @@ BAD = {
         _set("ml-platform:tenancy.teams.research.principals", ["arn:aws:iam::111122223333:role/platform-admin"]),
         "tenancy.teams.research.principals: arn:aws:iam::111122223333:role/platform-admin is a cluster admin "
         "already (cluster.adminPrincipals): one access entry per principal"),
+    "ExternalSecret into a namespace nobody creates": (
+        _set("ml-platform:secrets.externalSecrets.hub-token.namespace", "serving"),
+        "secrets.externalSecrets.hub-token.namespace: 'serving' is no namespace the stack creates (ml-training, "
+        "ml-inference, ml-jobs, external-secrets, gpu)"),
+    "secret key outside the stack's prefix": (
+        _set("ml-platform:secrets.externalSecrets.hub-token.remoteKey", "../prod/hub-token"),
+        "ml-platform:secrets.externalSecrets.hub-token.remoteKey: '../prod/hub-token' must be a relative key like "
+        "hub-token"),
+    "DR region equal to the stack's": (
+        _set("ml-platform:secrets.drRegion", "us-east-1"),
+        "secrets.drRegion: 'us-east-1' must be another AWS region than us-east-1"),
+    "recovery window Secrets Manager does not have": (
+        _set("ml-platform:secrets.recoveryWindowDays", 3),
+        "ml-platform:secrets.recoveryWindowDays: Secrets Manager keeps deleted secrets 7 to 30 days, or 0"),
     "unknown endpoint": (
         _set("ml-platform:network.endpoints", ["s3", "dynamodb"]),
         "ml-platform:network.endpoints.1: Input should be 's3', 'ecr' or 'sts' (got 'dynamodb')"),

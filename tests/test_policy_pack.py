@@ -44,6 +44,8 @@ ROSTER = [
     ("sqs-encrypted", "mandatory"),
     ("sqs-deny-insecure-transport", "mandatory"),
     ("log-group-retention", "mandatory"),
+    ("secretsmanager-customer-key", "mandatory"),
+    ("secretsmanager-replicated", "mandatory"),
     ("iam-no-wildcard-admin", "mandatory"),
     ("iam-no-service-wildcards", "mandatory"),
     ("iam-trust-one-service-account", "mandatory"),

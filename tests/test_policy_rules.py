@@ -259,6 +259,12 @@ CASES: dict[str, Case] = {
     "k8s-namespace-gpu-quota": Case(stack("dev"), lambda rs: rs.remove(pick(
         rs, "kubernetes:core/v1:ResourceQuota", "tenancy-ml-jobs-quota")),
         "namespace ml-jobs has no ResourceQuota with requests.nvidia.com/gpu"),
+    "secretsmanager-customer-key": Case(stack("dev"), lambda rs: pick(
+        rs, "aws:secretsmanager/secret:Secret").inputs.pop("kmsKeyId"),
+        "secret ml-platform/dev/hub-token is encrypted with the AWS-managed key"),
+    "secretsmanager-replicated": Case(stack("prod"), lambda rs: pick(
+        rs, "aws:secretsmanager/secret:Secret").inputs.pop("replicas"),
+        "secret ml-platform/prod/hub-token has no replica: it is lost with its region", {"required": True}),
     "cost-region-priced": Case(stack("dev"), lambda rs: pick(rs, "pulumi:providers:aws").inputs.update(
         region="mx-central-1"), "no prices are recorded for mx-central-1: the estimate and the budget use us-east-1"),
     "cost-eks-standard-support-only": Case(stack("dev"), lambda rs: pick(rs, CLUSTER).inputs.pop("upgradePolicy"),
