@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
@@ -18,3 +20,14 @@ def distinct(values: list, what: str) -> list:
     if repeated:
         raise ValueError(f"{what} must be unique, {', '.join(repeated)} repeated")
     return values
+
+
+# A Go duration as Kubernetes controllers read it (Karpenter, ESO): 30s, 15m, 2h, 1h30m.
+GO_DURATION = re.compile(r"^([0-9]+(s|m|h))+$")
+
+
+def go_duration(value: str, examples: str, what: str = "duration") -> str:
+    """`value`, or a ValueError saying what a duration looks like."""
+    if not GO_DURATION.match(value):
+        raise ValueError(f"{value!r} is not a {what} like {examples}")
+    return value

@@ -16,12 +16,11 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from catalog.instances import FAMILIES, INSTANCES
-from catalog.model import Model, distinct
+from catalog.model import Model, distinct, go_duration
 
 # EKS managed node groups hold at most 450 nodes (EKS service quotas).
 MAX_NODES_PER_GROUP = 450
 DURATION = re.compile(r"^(([0-9]+(s|m|h))+|Never)$")  # Karpenter v1 NodePool duration pattern
-GRACE = re.compile(r"^([0-9]+(s|m|h))+$")  # Karpenter v1 terminationGracePeriod pattern (no Never)
 # How long Karpenter may drain a node before it deletes the pods anyway: long enough for a training
 # job to write a checkpoint, short for stateless CPU and inference work. Without it a PDB with no
 # allowed disruptions or a do-not-disrupt pod blocks a drain, and `pulumi destroy`, forever.
@@ -139,9 +138,8 @@ class NodePool(Model):
     @field_validator("termination_grace_period")
     @classmethod
     def _grace(cls, value: str) -> str:
-        if not GRACE.match(value):
-            raise ValueError(f"{value!r} is not a Karpenter duration like 15m, 2h or 1h30m")
-        return value
+        # Karpenter v1 terminationGracePeriod pattern: a duration, never Never.
+        return go_duration(value, "15m, 2h or 1h30m", "Karpenter duration")
 
     @field_validator("instance_types")
     @classmethod

@@ -11,11 +11,10 @@ import re
 
 from pydantic import Field, field_validator
 
-from catalog.model import Model
+from catalog.model import Model, go_duration
 from infra.config.base import dns_labels
 
 REMOTE_KEY = re.compile(r"^[A-Za-z0-9_+=.@-]+(/[A-Za-z0-9_+=.@-]+)*$")
-DURATION = re.compile(r"^([0-9]+(s|m|h))+$")
 SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
@@ -37,9 +36,7 @@ class ExternalSecret(Model):
     @field_validator("refresh_interval")
     @classmethod
     def _duration(cls, value: str) -> str:
-        if not DURATION.match(value):
-            raise ValueError(f"{value!r} is not a duration like 15m or 1h")
-        return value
+        return go_duration(value, "15m or 1h")
 
     @field_validator("properties")
     @classmethod
