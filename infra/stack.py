@@ -90,14 +90,14 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
                                                     for name, team in cfg.tenancy.teams.items()]),
                       opts=on_aws)
     secrets = cfg.secrets
-    dr_provider = aws.Provider("aws-dr", region=secrets.dr_region, default_tags={"tags": cfg.default_tags}) \
-        if secrets.dr_region else None
+    dr_provider = aws.Provider("aws-dr", region=cfg.dr_region, default_tags={"tags": cfg.default_tags}) \
+        if cfg.dr_region else None
     Secrets("secrets", SecretsArgs(
         context=context, cluster=cluster.handle, replicas=secrets.replicas,
         recovery_window_days=secrets.recovery_window_days, protect=cfg.protect_stateful,
         synced=[SyncedSecret(name, s.namespace, s.remote_key, s.properties, s.refresh_interval)
                 for name, s in secrets.external_secrets.items()],
-        namespaces=tenancy.namespace_outputs, dr_region=secrets.dr_region, dr_provider=dr_provider),
+        namespaces=tenancy.namespace_outputs, dr_region=cfg.dr_region, dr_provider=dr_provider),
         opts=on_aws)
     gpu_pools = {n: p for n, p in cfg.workload_pools.items() if p.gpu}
     if gpu_pools:

@@ -144,7 +144,7 @@ def _secret_replicated(props: Mapping[str, Any], config: dict) -> Iterator[str]:
 secrets_replicated = resource_rule(
     "secretsmanager-replicated", "Secrets Manager secrets are replicated, with their own key, where required (prod).",
     SECRET, _secret_replicated, severity=Severity.MEDIUM, framework=eks_bp("reliability"),
-    remediation="Set secrets.drRegion: each secret then gets a replica there, encrypted with a key in that region.",
+    remediation="Set ml-platform:drRegion: each secret then gets a replica there, encrypted with a key in that region.",
     config={"required": {"type": "boolean", "default": False}})
 
 

@@ -263,8 +263,8 @@ BAD = {
         "ml-platform:secrets.externalSecrets.hub-token.remoteKey: '../prod/hub-token' must be a relative key like "
         "hub-token"),
     "DR region equal to the stack's": (
-        _set("ml-platform:secrets.drRegion", "us-east-1"),
-        "secrets.drRegion: 'us-east-1' must be another AWS region than us-east-1"),
+        _set("ml-platform:drRegion", "us-east-1"),
+        "ml-platform: drRegion: 'us-east-1' must be another AWS region than us-east-1"),
     "recovery window Secrets Manager does not have": (
         _set("ml-platform:secrets.recoveryWindowDays", 3),
         "ml-platform:secrets.recoveryWindowDays: Secrets Manager keeps deleted secrets 7 to 30 days, or 0"),

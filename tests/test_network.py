@@ -122,7 +122,7 @@ def test_vpc_endpoints_as_configured(stack_name, services, dev, prod):
 
 def test_every_aws_resource_carries_the_default_tags(stack):
     providers = stack.of_type("pulumi:providers:aws")
-    dr_region = parse(read_stack_config(stack.stack), stack=stack.stack).secrets.dr_region
+    dr_region = parse(read_stack_config(stack.stack), stack=stack.stack).dr_region
     assert sorted(p.inputs["region"] for p in providers) == sorted(filter(None, ["us-east-1", dr_region]))
     for provider in providers:
         tags = json.loads(provider.inputs["defaultTags"])["tags"]

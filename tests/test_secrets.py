@@ -51,8 +51,8 @@ def test_containers_hold_no_value_are_encrypted_and_replicated_in_prod(stack):
         assert container.inputs["recoveryWindowInDays"] == cfg.secrets.recovery_window_days
         assert container.protect is cfg.protect_stateful
         replicas = container.inputs.get("replicas") or []
-        if cfg.secrets.dr_region:
-            dr_key = stack.named("aws:kms/key:Key", f"secrets-key-{cfg.secrets.dr_region}")
+        if cfg.dr_region:
+            dr_key = stack.named("aws:kms/key:Key", f"secrets-key-{cfg.dr_region}")
             assert replicas == [{"region": "us-west-2", "kmsKeyId": dr_key.state["arn"]}]
         else:
             assert not replicas

@@ -54,6 +54,8 @@ class PlatformConfig(Model):
     gpu: Gpu = Field(default_factory=Gpu, description="NVIDIA device plugin and DCGM exporter.")
     tenancy: Tenancy = Field(default_factory=Tenancy, description="Team namespaces, quotas and team access.")
     secrets: Secrets = Field(default_factory=Secrets, description="External Secrets Operator and what it syncs.")
+    dr_region: str | None = Field(
+        None, description="Disaster-recovery region (prod): secrets are replicated there with their own key.")
     protect_stateful: bool = Field(
         description="Protect stateful resources (KMS keys, log buckets) from `pulumi destroy`."
     )
@@ -139,9 +141,9 @@ class PlatformConfig(Model):
             if secret.namespace not in created:
                 raise ValueError(f"secrets.externalSecrets.{name}.namespace: {secret.namespace!r} is no namespace the "
                                  f"stack creates ({', '.join(created)})")
-        dr = self.secrets.dr_region
+        dr = self.dr_region
         if dr is not None and (dr == self.region or not re.match(r"^[a-z]{2}(-[a-z]+)+-[0-9]$", dr)):
-            raise ValueError(f"secrets.drRegion: {dr!r} must be another AWS region than {self.region}: replicas in "
+            raise ValueError(f"drRegion: {dr!r} must be another AWS region than {self.region}: replicas in "
                              f"the same region do not survive its loss")
 
     @property

@@ -54,7 +54,6 @@ class Secrets(Model):
     recovery_window_days: int = Field(
         30, description="Days a deleted Secrets Manager secret stays recoverable (7-30), or 0 to delete at once "
                         "(dev: a destroy and re-create can reuse the names).")
-    dr_region: str | None = Field(None, description="Region the secrets and their key are replicated to (prod).")
     external_secrets: dict[str, ExternalSecret] = Field(
         default_factory=dict, description="Secrets to sync into the cluster, by target Secret name.")
 
