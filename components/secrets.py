@@ -167,13 +167,15 @@ class Secrets(pulumi.ComponentResource):
                               helm_values(args.replicas, context.system_pool_name),
                               # The controller starts able to read Secrets Manager.
                               depends_on=reader.grants)
-        store = scope.custom_resource(f"{name}-store",
+        scope.custom_resource(f"{name}-store",
                                       cluster_secret_store(context.region, [s.namespace for s in args.synced]),
                                       depends_on=[release])
         for s in args.synced:
             scope.custom_resource(f"{name}-{s.name}", external_secret(s, secret_prefix,
                                                                      args.namespaces.get(s.namespace, s.namespace)),
-                                  depends_on=[store, containers[s.name]])
+                                  # The operator's webhook validates it; the store and the value may come later
+                                  # (ESO retries until both exist).
+                                  depends_on=[release])
 
         self.key_arn = key.arn
         self.secret_arns = pulumi.Output.all(**{n: c.arn for n, c in containers.items()})

@@ -73,7 +73,8 @@ def test_external_secrets_sync_into_their_namespace_from_the_store(stack):
                                                                 "property": p}} for k, p in secret.properties.items()]
         namespace = stack.named("kubernetes:core/v1:Namespace", f"tenancy-{secret.namespace}")
         assert namespace.urn in resource.property_dependencies["metadata"], "waits for its namespace"
-        assert store.urn in resource.dependencies
+        release = stack.named("kubernetes:helm.sh/v3:Release", "secrets-operator")
+        assert release.urn in resource.dependencies, "the operator's webhook validates it"
 
 
 def test_the_webhook_is_reachable_from_the_api_server_through_default_deny(stack):
