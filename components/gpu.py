@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from catalog import namespaces
 from catalog.charts import DCGM_EXPORTER, EFA_DEVICE_PLUGIN, NVIDIA_DEVICE_PLUGIN
 from catalog.pools import NodePool
 from catalog.scheduling import (
@@ -29,7 +30,7 @@ from catalog.scheduling import (
 from components.handles import ClusterHandle, PlatformContext
 from components.namespace import NamespaceArgs, platform_namespace
 
-NAMESPACE = "gpu"
+NAMESPACE = namespaces.GPU
 # The plugins mount host paths (/var/lib/kubelet/device-plugins) and need host devices.
 POD_SECURITY = "privileged"
 DCGM_METRICS_PORT = 9400  # the dcgm-exporter chart's service port (values.yaml service.port)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 
 def partition_of(region: str) -> str:
@@ -43,6 +44,17 @@ def pod_identity_trust_policy(cluster: str, namespace: str, service_account: str
             "aws:RequestTag/kubernetes-service-account": service_account,
         }},
     }])
+
+
+def account_key_policy(account_id: str, partition: str, extra: Sequence[dict] = ()) -> str:
+    """A KMS key policy the account administers (so IAM policies decide who uses the key), plus `extra`."""
+    return _document([{
+        "Sid": "AccountAdministers",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }, *extra])
 
 
 def policy_document(statements: list[dict]) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from catalog import namespaces
 from catalog.charts import Chart
 from components.handles import ClusterHandle
 
@@ -24,7 +25,7 @@ from components.handles import ClusterHandle
 POD_IDENTITY_AGENT = "169.254.170.23/32"
 
 
-MONITORING_NAMESPACE = "monitoring"
+MONITORING_NAMESPACE = namespaces.MONITORING
 
 
 @dataclass(frozen=True)

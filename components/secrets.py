@@ -17,14 +17,15 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from catalog import namespaces
 from catalog.charts import EXTERNAL_SECRETS
 from catalog.scheduling import CRITICAL_ADDONS_TOLERATION, POOL_LABEL
 from components.handles import ClusterHandle, PlatformContext
-from components.iam import policy_document
+from components.iam import account_key_policy, policy_document
 from components.identity import PodIdentityArgs, pod_identity_role
 from components.namespace import NamespaceArgs, platform_namespace
 
-NAMESPACE = "external-secrets"
+NAMESPACE = namespaces.EXTERNAL_SECRETS
 SERVICE_ACCOUNT = "external-secrets"  # the chart's controller service account (values.yaml serviceAccount.name)
 STORE = "secrets-manager"
 API = "external-secrets.io/v1"
@@ -59,14 +60,6 @@ class SecretsArgs:
 def prefix(cluster_name: str) -> str:
     """Every secret of the stack lives under ml-platform/<stack>/: ESO may read there and nowhere else."""
     return cluster_name.replace("ml-platform-", "ml-platform/", 1)
-
-
-def key_policy(account_id: str, partition: str) -> str:
-    """The account administers the key; Secrets Manager may use it on the account's behalf."""
-    return policy_document([
-        {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
-         "Action": "kms:*", "Resource": "*"},
-    ])
 
 
 def reader_policy(partition: str, region: str, account_id: str, secret_prefix: str, key_arn: str) -> str:
@@ -132,7 +125,9 @@ class Secrets(pulumi.ComponentResource):
         context = args.context
         secret_prefix = prefix(context.cluster_name)
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
-        policy = pulumi.Output.from_input(context.account_id).apply(lambda a: key_policy(a, context.partition))
+        # The account administers the key; IAM then scopes its use (ESO: decrypt via Secrets Manager only).
+        policy = pulumi.Output.from_input(context.account_id).apply(
+            lambda a: account_key_policy(a, context.partition))
         key = aws.kms.Key(f"{name}-key", description=f"{context.cluster_name} Secrets Manager secrets",
                           enable_key_rotation=True, deletion_window_in_days=30, policy=policy, opts=stateful)
         replica_key = None

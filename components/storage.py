@@ -13,7 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.handles import PlatformContext
-from components.iam import policy_document
+from components.iam import account_key_policy, policy_document
 
 LOG_DELIVERY = "delivery.logs.amazonaws.com"
 
@@ -50,13 +50,7 @@ def bucket_policy(bucket_arn: str, account_id: str, region: str, partition: str,
 
 
 def key_policy(account_id: str, partition: str, log_delivery: bool) -> str:
-    statements: list[dict] = [{
-        "Sid": "AccountAdministers",
-        "Effect": "Allow",
-        "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
-        "Action": "kms:*",
-        "Resource": "*",
-    }]
+    statements: list[dict] = []
     if log_delivery:
         statements.append({
             "Sid": "LogDeliveryEncrypts",
@@ -66,7 +60,7 @@ def key_policy(account_id: str, partition: str, log_delivery: bool) -> str:
             "Resource": "*",
             "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
         })
-    return policy_document(statements)
+    return account_key_policy(account_id, partition, statements)
 
 
 class PrivateBucket(pulumi.ComponentResource):

@@ -13,6 +13,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
+from catalog import namespaces
 from catalog.scheduling import GPU_TAINT
 from policies.support import ADVISORY, cis, eks_bp, of_type, resource_rule, stack_rule
 
@@ -208,7 +209,7 @@ namespace_pod_security = resource_rule(
     framework=cis("4.2.1", "Minimize the admission of privileged containers"),
     remediation="Label the namespace pod-security.kubernetes.io/enforce=restricted, or waive a documented need "
                 "(waivers: {<namespace>: baseline|privileged}).",
-    config={"waivers": {"type": "object", "default": {"gpu": "privileged"},
+    config={"waivers": {"type": "object", "default": {namespaces.GPU: "privileged"},
                         "description": "Namespace -> the most permissive level it may enforce (documented need)."}})
 
 
@@ -282,7 +283,7 @@ namespace_default_deny = stack_rule(
     remediation="Add a NetworkPolicy with an empty podSelector and policyTypes [Ingress, Egress], then allow what "
                 "the namespace needs (components/namespace.py does both).",
     config={"exempt": {"type": "array", "items": {"type": "string"},
-                       "default": ["kube-system", "kube-public", "kube-node-lease", "default"]}})
+                       "default": list(namespaces.KUBERNETES)}})
 
 no_default_namespace = resource_rule(
     "k8s-no-default-namespace", "Workloads do not run in the default namespace.", WORKLOADS,

@@ -8,6 +8,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
+from catalog import namespaces
 from policies.support import as_list, cis, eks_bp, of_type, resource_rule, stack_rule
 
 ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
@@ -116,7 +117,6 @@ namespace_gpu_quota = stack_rule(
     remediation="Create the namespace through tenancy config (its quota has requests.nvidia.com/gpu), or exempt a "
                 "system namespace in the pack config.",
     config={"exempt": {"type": "array", "items": {"type": "string"},
-                       "default": ["kube-system", "kube-public", "kube-node-lease", "default", "gpu", "monitoring",
-                                   "velero", "external-secrets"]}})
+                       "default": [*namespaces.KUBERNETES, *namespaces.PLATFORM]}})
 
 RULES = [rbac_no_wildcards, no_cluster_admin_binding, secrets_read_narrowly, read_only_roles, namespace_gpu_quota]

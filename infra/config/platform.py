@@ -6,6 +6,7 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
+from catalog import namespaces
 from catalog.model import Model
 from catalog.pools import NodePool
 from catalog.zones import zone_id_problem
@@ -149,7 +150,8 @@ class PlatformConfig(Model):
     @property
     def namespaces(self) -> list[str]:
         """Every namespace the stack creates: the team namespaces and the platform components' own."""
-        system = ["external-secrets"] + (["gpu"] if any(p.gpu for p in self.workload_pools.values()) else [])
+        system = [namespaces.EXTERNAL_SECRETS] + ([namespaces.GPU] if any(p.gpu for p in self.workload_pools.values())
+                                                  else [])
         return [*self.tenancy.namespaces, *system]
 
     def pools_of(self, roles: list[str]) -> dict[str, NodePool]:

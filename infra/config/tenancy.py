@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from catalog import namespaces
 from catalog.model import Model
 from infra.config.base import dns_labels, principal_arns
 
@@ -20,8 +21,7 @@ AccessRole = Literal["read-only", "engineer", "admin"]
 PoolRole = Literal["cpu", "training", "inference"]
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti)?$")
 # Namespaces Kubernetes or the platform's own components own: no team namespace may take their names.
-RESERVED = ("default", "kube-system", "kube-public", "kube-node-lease", "gpu", "monitoring", "velero",
-            "external-secrets")
+RESERVED = (*namespaces.KUBERNETES, *namespaces.PLATFORM)
 
 
 class Quota(Model):
