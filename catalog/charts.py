@@ -35,3 +35,9 @@ EFA_DEVICE_PLUGIN = Chart("aws-efa-k8s-device-plugin", "v0.5.30", "https://aws.g
 EXTERNAL_SECRETS = Chart("external-secrets", "2.9.0", "https://charts.external-secrets.io",
                          "external-secrets/external-secrets tag helm-chart-2.9.0 (cc5bfbc2, 2026-08-08), "
                          "deploy/charts/external-secrets (app v2.9.0)")
+VELERO = Chart("velero", "12.1.0", "https://vmware-tanzu.github.io/helm-charts",
+                "vmware-tanzu/helm-charts tag velero-12.1.0 (73466ca9, 2026-06-25), charts/velero (app 1.18.1)")
+VELERO_APP_VERSION = "1.18.1"  # the chart's appVersion and image tag; its CRDs are vendored under tests/schemas/
+# The AWS object-store plugin, an init container of the Velero pod: v1.14.x pairs with Velero 1.18.x
+# (velero-io/velero-plugin-for-aws v1.14.2 README compatibility table; tag 5463822, 2026-06-16).
+VELERO_AWS_PLUGIN_IMAGE = "docker.io/velero/velero-plugin-for-aws:v1.14.2"

@@ -244,7 +244,7 @@ class Cluster(pulumi.ComponentResource):
 
     def _addons_on_nodes(self, name: str, args: ClusterArgs, cluster: aws.eks.Cluster,
                          system_nodes: ManagedNodeGroup) -> list[aws.eks.Addon]:
-        """CoreDNS and the EBS CSI driver: they go ACTIVE only once a node runs them."""
+        """CoreDNS, the EBS CSI driver and the CSI snapshot controller: ACTIVE only once a node runs them."""
         ebs = pod_identity_role(
             f"{name}-ebs-csi",
             PodIdentityArgs(
@@ -256,6 +256,8 @@ class Cluster(pulumi.ComponentResource):
         )
         return [
             self._addon(name, args, cluster, "coredns", [system_nodes]),
+            # VolumeSnapshot CRDs and their controller: without them Velero cannot back up a volume.
+            self._addon(name, args, cluster, "snapshot-controller", [system_nodes]),
             self._addon(name, args, cluster, "aws-ebs-csi-driver", [system_nodes], pod_identity_associations=[
                 {"role_arn": ebs.role.arn, "service_account": EBS_CSI_SERVICE_ACCOUNT}]),
         ]

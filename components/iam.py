@@ -46,6 +46,23 @@ def pod_identity_trust_policy(cluster: str, namespace: str, service_account: str
     }])
 
 
+def irsa_trust_policy(oidc_provider_arn: str, namespace: str, service_account: str) -> str:
+    """Trust policy for IAM Roles for Service Accounts, pinned to one service account (and the STS audience).
+
+    Only for upstream components that document IRSA and not Pod Identity (Velero's AWS plugin).
+    """
+    issuer = oidc_provider_arn.split(":oidc-provider/", 1)[1]
+    return _document([{
+        "Effect": "Allow",
+        "Principal": {"Federated": oidc_provider_arn},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {
+            f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+            f"{issuer}:aud": "sts.amazonaws.com",
+        }},
+    }])
+
+
 def account_key_policy(account_id: str, partition: str, extra: Sequence[dict] = ()) -> str:
     """A KMS key policy the account administers (so IAM policies decide who uses the key), plus `extra`."""
     return _document([{

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from catalog import footprints
 from catalog.charts import KARPENTER, KARPENTER_CRD
 from catalog.discovery import KARPENTER_DISCOVERY_TAG
 from catalog.pools import NodePool
@@ -32,7 +33,7 @@ from components.node_role import node_role
 NAMESPACE = "kube-system"  # where upstream installs it; Pod Identity binds this service account
 SERVICE_ACCOUNT = "karpenter"
 # Upstream's getting-started sizing for the controller.
-CONTROLLER_RESOURCES = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+CONTROLLER_RESOURCES = footprints.KARPENTER_CONTROLLER.resources()
 # Beyond a pool's terminationGracePeriod: instance termination and the finalizers after the drain.
 DELETE_MARGIN_SECONDS = 15 * 60
 QUEUE_RETENTION_SECONDS = 300  # interruption events are stale after five minutes (upstream value)

@@ -16,22 +16,22 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import pulumi_random as random
 
-from catalog import namespaces
+from catalog import footprints, namespaces
 from catalog.charts import EXTERNAL_SECRETS
 from catalog.scheduling import CRITICAL_ADDONS_TOLERATION, POOL_LABEL
 from components.handles import ClusterHandle, PlatformContext
 from components.iam import account_key_policy, policy_document
 from components.identity import PodIdentityArgs, pod_identity_role
-from components.namespace import NamespaceArgs, platform_namespace
+from components.namespace import NamespaceArgs, Scope, platform_namespace
 
 NAMESPACE = namespaces.EXTERNAL_SECRETS
 SERVICE_ACCOUNT = "external-secrets"  # the chart's controller service account (values.yaml serviceAccount.name)
 STORE = "secrets-manager"
 API = "external-secrets.io/v1"
 WEBHOOK_PORT = 10250  # the chart's webhook.port: the API server calls it
-SMALL = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
-CONTROLLER = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,23 @@ class SecretsArgs:
     synced: Sequence[SyncedSecret]
     # Namespace name -> its output, so an ExternalSecret waits for the namespace it lives in.
     namespaces: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # Platform namespaces that sync credentials the platform generates (velero): the store admits them too.
+    credential_namespaces: Sequence[str] = ()
     dr_region: str | None = None
     dr_provider: aws.Provider | None = None
+
+
+@dataclass(frozen=True)
+class SecretsHandle:
+    """What another component needs to keep a credential it generates here: prefix, keys, store, operator."""
+
+    prefix: str
+    key_arn: pulumi.Output[str]
+    replica: Mapping[str, pulumi.Output[str]]  # DR region -> its key ARN (empty outside prod)
+    recovery_window_days: int
+    protect: bool
+    # The ClusterSecretStore (created after the operator, whose webhook validates ExternalSecrets).
+    store: pulumi.Resource
 
 
 def prefix(cluster_name: str) -> str:
@@ -82,17 +97,20 @@ def helm_values(replicas: int, system_pool: str) -> dict:
         # The chart leaves leader election off; with two replicas both would reconcile.
         "leaderElect": True,
         "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
-        "resources": CONTROLLER,
+        "resources": footprints.ESO_CONTROLLER.resources(),
         **placement,
-        "webhook": {"resources": SMALL, "port": WEBHOOK_PORT, **placement},
-        "certController": {"resources": SMALL, **placement},
+        "webhook": {"resources": footprints.ESO_WEBHOOK.resources(), "port": WEBHOOK_PORT, **placement},
+        "certController": {"resources": footprints.ESO_CERT_CONTROLLER.resources(), **placement},
     }
 
 
-def external_secret(secret: SyncedSecret, secret_prefix: str, namespace: pulumi.Input[str]) -> dict:
+def external_secret(secret: SyncedSecret, secret_prefix: str, namespace: pulumi.Input[str],
+                    wait: bool = False) -> dict:
+    """The ExternalSecret; with `wait`, `pulumi up` holds until ESO has written the Secret (condition Ready)."""
+    wait_for = {"annotations": {"pulumi.com/waitFor": "condition=Ready"}} if wait else {}
     return {
         "apiVersion": API, "kind": "ExternalSecret",
-        "metadata": {"name": secret.name, "namespace": namespace},
+        "metadata": {"name": secret.name, "namespace": namespace, **wait_for},
         "spec": {
             "refreshInterval": secret.refresh_interval,
             "secretStoreRef": {"kind": "ClusterSecretStore", "name": STORE},
@@ -117,6 +135,7 @@ def cluster_secret_store(region: str, namespaces: Sequence[str]) -> dict:
 class Secrets(pulumi.ComponentResource):
     """Secrets key (and its DR replica), secret containers, ESO with scoped Pod Identity, store, ExternalSecrets."""
 
+    handle: SecretsHandle
     key_arn: pulumi.Output[str]
     secret_arns: pulumi.Output[dict[str, str]]
 
@@ -136,15 +155,6 @@ class Secrets(pulumi.ComponentResource):
                 f"{name}-key-{args.dr_region}", description=f"{context.cluster_name} secrets replicas",
                 enable_key_rotation=True, deletion_window_in_days=30, policy=policy,
                 opts=pulumi.ResourceOptions(parent=self, protect=args.protect, provider=args.dr_provider))
-        containers = {
-            s.name: aws.secretsmanager.Secret(
-                f"{name}-{s.name}", name=f"{secret_prefix}/{s.remote_key}", kms_key_id=key.arn,
-                description=f"{s.namespace}/{s.name}: put the value here (docs/secrets.md); the stack never does",
-                recovery_window_in_days=args.recovery_window_days,
-                force_overwrite_replica_secret=False,
-                replicas=[{"region": args.dr_region, "kms_key_id": replica_key.arn}] if replica_key else None,
-                opts=stateful)
-            for s in args.synced}
 
         reader = pod_identity_role(
             f"{name}-reader",
@@ -162,9 +172,19 @@ class Secrets(pulumi.ComponentResource):
                               helm_values(args.replicas, context.system_pool_name),
                               # The controller starts able to read Secrets Manager.
                               depends_on=reader.grants)
-        scope.custom_resource(f"{name}-store",
-                                      cluster_secret_store(context.region, [s.namespace for s in args.synced]),
-                                      depends_on=[release])
+        store = scope.custom_resource(f"{name}-store",
+                              cluster_secret_store(context.region, [*(s.namespace for s in args.synced),
+                                                                    *args.credential_namespaces]),
+                              depends_on=[release])
+        self.handle = SecretsHandle(
+            prefix=secret_prefix, key_arn=key.arn,
+            replica={args.dr_region: replica_key.arn} if args.dr_region and replica_key else {},
+            recovery_window_days=args.recovery_window_days, protect=args.protect, store=store)
+        containers = {
+            s.name: container(f"{name}-{s.name}", self.handle, s.remote_key,
+                              f"{s.namespace}/{s.name}: put the value here (docs/secrets.md); the stack never does",
+                              parent=self)
+            for s in args.synced}
         for s in args.synced:
             scope.custom_resource(f"{name}-{s.name}", external_secret(s, secret_prefix,
                                                                      args.namespaces.get(s.namespace, s.namespace)),
@@ -175,3 +195,35 @@ class Secrets(pulumi.ComponentResource):
         self.key_arn = key.arn
         self.secret_arns = pulumi.Output.all(**{n: c.arn for n, c in containers.items()})
         self.register_outputs({"key_arn": self.key_arn, "secret_arns": self.secret_arns})
+
+
+def container(resource_name: str, handle: SecretsHandle, remote_key: str, description: str,
+              parent: pulumi.Resource) -> aws.secretsmanager.Secret:
+    """A Secrets Manager secret under the prefix: the secrets key, the stack's recovery window, DR replicas."""
+    return aws.secretsmanager.Secret(
+        resource_name, name=f"{handle.prefix}/{remote_key}", kms_key_id=handle.key_arn, description=description,
+        recovery_window_in_days=handle.recovery_window_days, force_overwrite_replica_secret=False,
+        replicas=[{"region": region, "kms_key_id": arn} for region, arn in handle.replica.items()] or None,
+        opts=pulumi.ResourceOptions(parent=parent, protect=handle.protect))
+
+
+def generated_credential(resource_name: str, handle: SecretsHandle, scope: Scope, *, remote_key: str,
+                         secret: str, key: str, parent: pulumi.Resource) -> k8s.apiextensions.CustomResource:
+    """A password the platform makes for itself, kept where it survives the cluster, synced back by ESO.
+
+    pulumi-random generates it (a Pulumi secret: encrypted in state); Secrets Manager keeps it (replicated
+    in prod); the ExternalSecret writes Secret `secret` with `key` and reports Ready once it has: whatever
+    depends on the returned resource starts with the value already in place.
+    """
+    stateful = pulumi.ResourceOptions(parent=parent, protect=handle.protect)
+    # Never regenerated: a new value would lock the platform out of what the old one encrypted.
+    password = random.RandomPassword(f"{resource_name}-value", length=40, special=False, opts=stateful)
+    stored = container(resource_name, handle, remote_key,
+                       f"{secret}: generated by the stack (pulumi-random); do not edit", parent)
+    version = aws.secretsmanager.SecretVersion(
+        f"{resource_name}-value", secret_id=stored.id,
+        secret_string=pulumi.Output.json_dumps({key: password.result}), opts=stateful)
+    synced = SyncedSecret(secret, "", remote_key, {key: key}, "1h")
+    return scope.custom_resource(f"{resource_name}-sync", external_secret(synced, handle.prefix, scope.namespace,
+                                                                          wait=True),
+                                 depends_on=[handle.store, version])

@@ -22,7 +22,10 @@ LOG_DELIVERY = "delivery.logs.amazonaws.com"
 class PrivateBucketArgs:
     context: PlatformContext
     protect: bool
-    expire_days: int | None = None
+    expire_days: int | None = None  # expire every object (and old versions) after this many days
+    # Expire only old versions (overwritten or deleted) after this many days: for buckets whose owner
+    # deletes objects itself (Velero deletes expired backups).
+    noncurrent_days: int | None = None
     log_delivery: bool = False  # let VPC flow logs (delivery.logs.amazonaws.com) write
 
 
@@ -63,12 +66,23 @@ def key_policy(account_id: str, partition: str, log_delivery: bool) -> str:
     return account_key_policy(account_id, partition, statements)
 
 
+def lifecycle_rule(expire_days: int | None, noncurrent_days: int | None) -> dict:
+    """Expire objects (and their old versions) after `expire_days`, or only old versions after `noncurrent_days`."""
+    rule: dict = {"id": "expire", "status": "Enabled", "filter": {},
+                  "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+                  "noncurrent_version_expiration": {"noncurrent_days": expire_days or noncurrent_days}}
+    if expire_days:
+        rule["expiration"] = {"days": expire_days}
+    return rule
+
+
 class PrivateBucket(pulumi.ComponentResource):
     """Encrypted, versioned, non-public, TLS-only bucket with its own rotating KMS key."""
 
     bucket_name: pulumi.Output[str]
     arn: pulumi.Output[str]
     kms_key_arn: pulumi.Output[str]
+    versioning: aws.s3.BucketVersioning  # replication needs versioning on first
 
     def __init__(self, name: str, args: PrivateBucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ml-platform:storage:PrivateBucket", name, None, opts)
@@ -98,7 +112,7 @@ class PrivateBucket(pulumi.ComponentResource):
         aws.s3.BucketOwnershipControls(
             f"{name}-ownership", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child
         )
-        aws.s3.BucketVersioning(
+        self.versioning = aws.s3.BucketVersioning(
             f"{name}-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=child
         )
         aws.s3.BucketServerSideEncryptionConfiguration(
@@ -118,17 +132,11 @@ class PrivateBucket(pulumi.ComponentResource):
                 lambda a: bucket_policy(a[0], a[1], context.region, context.partition, args.log_delivery)),
             opts=child,
         )
-        if args.expire_days:
+        if args.expire_days or args.noncurrent_days:
             aws.s3.BucketLifecycleConfiguration(
                 f"{name}-lifecycle",
                 bucket=bucket.id,
-                rules=[{
-                    "id": "expire",
-                    "status": "Enabled",
-                    "filter": {},
-                    "expiration": {"days": args.expire_days},
-                    "noncurrent_version_expiration": {"noncurrent_days": args.expire_days},
-                }],
+                rules=[lifecycle_rule(args.expire_days, args.noncurrent_days)],
                 opts=child,
             )
 

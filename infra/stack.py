@@ -5,7 +5,9 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from catalog import namespaces
 from catalog.eks import RELEASES
+from components.backup import Backup, BackupArgs, ScheduleSpec
 from components.cluster import Cluster, ClusterArgs
 from components.gpu import Gpu, GpuArgs
 from components.handles import PlatformContext
@@ -92,12 +94,23 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
     secrets = cfg.secrets
     dr_provider = aws.Provider("aws-dr", region=cfg.dr_region, default_tags={"tags": cfg.default_tags}) \
         if cfg.dr_region else None
-    Secrets("secrets", SecretsArgs(
+    store = Secrets("secrets", SecretsArgs(
         context=context, cluster=cluster.handle, replicas=secrets.replicas,
         recovery_window_days=secrets.recovery_window_days, protect=cfg.protect_stateful,
         synced=[SyncedSecret(name, s.namespace, s.remote_key, s.properties, s.refresh_interval)
                 for name, s in secrets.external_secrets.items()],
-        namespaces=tenancy.namespace_outputs, dr_region=cfg.dr_region, dr_provider=dr_provider),
+        namespaces=tenancy.namespace_outputs, credential_namespaces=[namespaces.VELERO],
+        dr_region=cfg.dr_region, dr_provider=dr_provider),
+        opts=on_aws)
+    backup = Backup("backup", BackupArgs(
+        context=context, cluster=cluster.handle, secrets=store.handle,
+        schedules=[ScheduleSpec(name, s.schedule, s.ttl,
+                                [] if s.cluster_resources else s.namespaces or list(cfg.tenancy.namespaces),
+                                s.cluster_resources)
+                   for name, s in cfg.backup.schedules.items()],
+        move_volume_data=cfg.backup.move_volume_data, noncurrent_days=cfg.backup.noncurrent_version_days,
+        protect=cfg.protect_stateful, namespaces=tenancy.namespace_outputs,
+        dr_region=cfg.dr_region, dr_provider=dr_provider),
         opts=on_aws)
     gpu_pools = {n: p for n, p in cfg.workload_pools.items() if p.gpu}
     if gpu_pools:
@@ -122,6 +135,9 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
         "vpcId": network.vpc_id,
         "privateSubnetIds": network.private_subnet_ids,
         "publicSubnetIds": network.public_subnet_ids,
+        # Runbooks (docs/backup.md) read the bucket names from here: they are autonamed.
+        "backupBucket": backup.bucket_name,
+        **({"backupReplicaBucket": backup.replica_bucket_name} if backup.replica_bucket_name else {}),
     }
 
 

@@ -257,7 +257,7 @@ BAD = {
     "ExternalSecret into a namespace nobody creates": (
         _set("ml-platform:secrets.externalSecrets.hub-token.namespace", "serving"),
         "secrets.externalSecrets.hub-token.namespace: 'serving' is no namespace the stack creates (ml-training, "
-        "ml-inference, ml-jobs, external-secrets, gpu)"),
+        "ml-inference, ml-jobs, external-secrets, velero, gpu)"),
     "secret key outside the stack's prefix": (
         _set("ml-platform:secrets.externalSecrets.hub-token.remoteKey", "../prod/hub-token"),
         "ml-platform:secrets.externalSecrets.hub-token.remoteKey: '../prod/hub-token' must be a relative key like "

@@ -12,7 +12,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from catalog.charts import EXTERNAL_SECRETS, KARPENTER
+from catalog.charts import EXTERNAL_SECRETS, KARPENTER, VELERO_APP_VERSION
+from catalog.eks import RELEASES
 
 SCHEMAS = Path(__file__).parent / "schemas"
 KINDS = {
@@ -20,11 +21,15 @@ KINDS = {
     ("karpenter.k8s.aws/v1", "EC2NodeClass"): f"karpenter-{KARPENTER.version}/ec2nodeclass.json",
     ("external-secrets.io/v1", "ClusterSecretStore"): f"external-secrets-{EXTERNAL_SECRETS.version}/clustersecretstore.json",
     ("external-secrets.io/v1", "ExternalSecret"): f"external-secrets-{EXTERNAL_SECRETS.version}/externalsecret.json",
+    ("velero.io/v1", "Schedule"): f"velero-{VELERO_APP_VERSION}/schedule.json",
+    ("snapshot.storage.k8s.io/v1", "VolumeSnapshotClass"): "external-snapshotter-{snapshotter}/volumesnapshotclass.json",
 }
 
 
-def _validator(api_version: str, kind: str) -> jsonschema.Validator:
-    schema = json.loads((SCHEMAS / KINDS[(api_version, kind)]).read_text())
+def _validator(api_version: str, kind: str, cluster_version: str) -> jsonschema.Validator:
+    # The snapshot CRDs come with the EKS snapshot-controller addon: v8.6.0-eksbuild.N is external-snapshotter 8.6.0.
+    snapshotter = RELEASES[cluster_version].addons["snapshot-controller"].lstrip("v").split("-")[0]
+    schema = json.loads((SCHEMAS / KINDS[(api_version, kind)].format(snapshotter=snapshotter)).read_text())
     return jsonschema.Draft7Validator(schema)
 
 
@@ -45,8 +50,9 @@ def test_every_custom_resource_kind_has_a_vendored_schema(dev, prod):
 def test_custom_resources_validate(dev, prod):
     for recording in (dev, prod):
         for resource in _custom_resources(recording):
-            obj = {k: resource.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")}
-            errors = sorted(_validator(obj["apiVersion"], obj["kind"]).iter_errors(obj), key=str)
+            obj = {k: v for k, v in resource.inputs.items() if not k.startswith("__")}
+            version = recording.named("aws:eks/cluster:Cluster", "eks").inputs["version"]
+            errors = sorted(_validator(obj["apiVersion"], obj["kind"], version).iter_errors(obj), key=str)
             assert not errors, f"{recording.stack} {resource.name}: {errors[0].message} at {list(errors[0].path)}"
 
 
@@ -58,5 +64,5 @@ def test_schema_catches_a_broken_nodepool(dev, mutate, message):
     (pool,) = [r for r in dev.of_type("kubernetes:karpenter.sh/v1:NodePool") if r.inputs["metadata"]["name"] == "cpu"]
     obj = json.loads(json.dumps({k: pool.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")}))
     mutate(obj["spec"])
-    errors = list(_validator("karpenter.sh/v1", "NodePool").iter_errors(obj))
+    errors = list(_validator("karpenter.sh/v1", "NodePool", "1.35").iter_errors(obj))
     assert errors and message in errors[0].message

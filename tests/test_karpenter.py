@@ -203,7 +203,9 @@ def test_controller_runs_on_the_system_pool_with_resources(stack):
     assert release["skipCrds"] is True, "CRDs come from the karpenter-crd release, so upgrades update them"
     values = release["values"]
     assert values["nodeSelector"] == {"ml-platform/pool": "system"}
-    assert values["controller"]["resources"]["requests"] == {"cpu": "1", "memory": "1Gi"}
+    # One CPU and 1 GiB, requests equal to limits (Guaranteed), as Karpenter's docs size it.
+    assert values["controller"]["resources"] == {"requests": {"cpu": "1000m", "memory": "1024Mi"},
+                                                 "limits": {"cpu": "1000m", "memory": "1024Mi"}}
     assert values["replicas"] == {"dev": 1, "prod": 2}[stack.stack]
     assert values["settings"]["clusterName"] == f"ml-platform-{stack.stack}"
 

@@ -43,7 +43,11 @@ def _wrong(value: Any) -> Any:
 def _variants(value: Any) -> Iterator[Any]:
     """`value` with exactly one node (leaf or container, JSON documents in strings included) swapped."""
     yield _wrong(value)
-    if isinstance(value, dict):
+    if isinstance(value, dict) and SECRET.items() <= value.items():
+        # A secret is an envelope the engine writes, never malformed itself: vary what it holds.
+        for swapped in _variants(value["value"]):
+            yield _secret(swapped)
+    elif isinstance(value, dict):
         for key, item in value.items():
             for swapped in _variants(item):
                 yield {**value, key: swapped}

@@ -138,15 +138,17 @@ CASES: dict[str, Case] = {
         single("kubernetes:core/v1:ConfigMap", {"metadata": {"name": "platform-config", "namespace": "kube-system"}}),
         lambda rs: rs[0].inputs["metadata"].update(name="aws-auth"), "the aws-auth ConfigMap is deprecated"),
     "s3-block-public-access": Case(stack("prod"), lambda rs: pick(
-        rs, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs.update(restrictPublicBuckets=False),
-        "bucket network-flow-logs: public access is not fully blocked"),
+        rs, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "backup-bucket-public-access").inputs.update(
+        restrictPublicBuckets=False), "bucket backup-bucket: public access is not fully blocked"),
     "s3-kms-encryption": Case(stack("prod"), lambda rs: rs.remove(pick(
-        rs, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")),
-        "bucket network-flow-logs: no default KMS encryption"),
-    "s3-versioning": Case(stack("prod"), lambda rs: pick(rs, "aws:s3/bucketVersioning:BucketVersioning").inputs[
-        "versioningConfiguration"].update(status="Suspended"), "bucket network-flow-logs: versioning is off"),
-    "s3-deny-insecure-transport": Case(stack("prod"), lambda rs: pick(rs, "aws:s3/bucketPolicy:BucketPolicy").inputs.update(
-        policy='{"Statement": []}'), "bucket network-flow-logs: plain-HTTP requests are not denied"),
+        rs, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "backup-bucket-us-west-2-encryption")), "bucket backup-bucket-us-west-2: no default KMS encryption"),
+    "s3-versioning": Case(stack("prod"), lambda rs: pick(rs, "aws:s3/bucketVersioning:BucketVersioning",
+                                                         "backup-bucket-versioning").inputs[
+        "versioningConfiguration"].update(status="Suspended"), "bucket backup-bucket: versioning is off"),
+    "s3-deny-insecure-transport": Case(stack("prod"), lambda rs: pick(
+        rs, "aws:s3/bucketPolicy:BucketPolicy", "network-flow-logs-policy").inputs.update(policy='{"Statement": []}'),
+        "bucket network-flow-logs: plain-HTTP requests are not denied"),
     "s3-no-force-destroy": Case(stack("prod"), lambda rs: pick(rs, "aws:s3/bucket:Bucket").inputs.update(
         forceDestroy=True), "forceDestroy is on"),
     "iam-no-wildcard-admin": Case(stack("dev"), lambda rs: pick(rs, "aws:iam/rolePolicy:RolePolicy").inputs.update(
@@ -260,10 +262,10 @@ CASES: dict[str, Case] = {
         rs, "kubernetes:core/v1:ResourceQuota", "tenancy-ml-jobs-quota")),
         "namespace ml-jobs has no ResourceQuota with requests.nvidia.com/gpu"),
     "secretsmanager-customer-key": Case(stack("dev"), lambda rs: pick(
-        rs, "aws:secretsmanager/secret:Secret").inputs.pop("kmsKeyId"),
+        rs, "aws:secretsmanager/secret:Secret", "secrets-hub-token").inputs.pop("kmsKeyId"),
         "secret ml-platform/dev/hub-token is encrypted with the AWS-managed key"),
     "secretsmanager-replicated": Case(stack("prod"), lambda rs: pick(
-        rs, "aws:secretsmanager/secret:Secret").inputs.pop("replicas"),
+        rs, "aws:secretsmanager/secret:Secret", "secrets-hub-token").inputs.pop("replicas"),
         "secret ml-platform/prod/hub-token has no replica: it is lost with its region", {"required": True}),
     "cost-region-priced": Case(stack("dev"), lambda rs: pick(rs, "pulumi:providers:aws").inputs.update(
         region="mx-central-1"), "no prices are recorded for mx-central-1: the estimate and the budget use us-east-1"),
@@ -308,8 +310,8 @@ def test_a_team_namespace_may_not_relax_pod_security_without_a_waiver(dev):
     labels["pod-security.kubernetes.io/enforce"] = "privileged"
     (found,) = findings(BY_NAME["k8s-namespace-pod-security"], resources)
     assert found.message.startswith("namespace ml-training enforces privileged without a waiver")
-    assert not findings(BY_NAME["k8s-namespace-pod-security"], resources, {"waivers": {"gpu": "privileged",
-                                                                                      "ml-training": "privileged"}})
+    assert not findings(BY_NAME["k8s-namespace-pod-security"], resources, {"waivers": {
+        "gpu": "privileged", "velero": "baseline", "ml-training": "privileged"}})
 
 
 def test_a_service_account_that_mounts_a_token_needs_a_reason(dev):

@@ -43,8 +43,8 @@ def test_eso_identity_is_pinned_to_its_service_account(stack):
 def test_containers_hold_no_value_are_encrypted_and_replicated_in_prod(stack):
     cfg = _config(stack)
     containers = {r.inputs["name"]: r for r in stack.of_type("aws:secretsmanager/secret:Secret")}
-    expected = {f"ml-platform/{stack.stack}/{s.remote_key}" for s in cfg.secrets.external_secrets.values()}
-    assert set(containers) == expected
+    provided = {f"ml-platform/{stack.stack}/{s.remote_key}" for s in cfg.secrets.external_secrets.values()}
+    assert set(containers) == provided | {f"ml-platform/{stack.stack}/velero/repository-password"}
     key = stack.named("aws:kms/key:Key", "secrets-key")
     for container in containers.values():
         assert container.inputs["kmsKeyId"] == key.state["arn"]
@@ -56,7 +56,12 @@ def test_containers_hold_no_value_are_encrypted_and_replicated_in_prod(stack):
             assert replicas == [{"region": "us-west-2", "kmsKeyId": dr_key.state["arn"]}]
         else:
             assert not replicas
-    assert not stack.of_type("aws:secretsmanager/secretVersion:SecretVersion"), "the stack never writes a value"
+    # The stack writes a value only for what it generates itself, and only as a Pulumi secret.
+    versions = stack.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    written = {next(c for c in containers.values() if c.id == v.inputs["secretId"]).inputs["name"]
+               for v in versions}
+    assert written == {f"ml-platform/{stack.stack}/velero/repository-password"}
+    assert not written & provided
 
 
 def test_external_secrets_sync_into_their_namespace_from_the_store(stack):
@@ -64,7 +69,7 @@ def test_external_secrets_sync_into_their_namespace_from_the_store(stack):
     store = stack.named("kubernetes:external-secrets.io/v1:ClusterSecretStore", "secrets-store")
     assert store.inputs["spec"]["provider"] == {"aws": {"service": "SecretsManager", "region": "us-east-1"}}
     assert store.inputs["spec"]["conditions"] == [{"namespaces": sorted(
-        {s.namespace for s in cfg.secrets.external_secrets.values()})}]
+        {s.namespace for s in cfg.secrets.external_secrets.values()} | {"velero"})}]
     for name, secret in cfg.secrets.external_secrets.items():
         resource = stack.named("kubernetes:external-secrets.io/v1:ExternalSecret", f"secrets-{name}")
         spec = resource.inputs["spec"]

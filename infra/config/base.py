@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Annotated
 
 import pulumi
+from croniter import croniter
 from pydantic import Field
 
 from catalog.model import distinct
@@ -57,3 +58,18 @@ def retention(days: int, key: str = "") -> int:
 
 
 Cidr = Annotated[ipaddress.IPv4Network, Field(strict=False)]
+
+
+# Cron as Velero and Kubernetes CronJobs parse it (robfig/cron v3 ParseStandard): five fields or a descriptor.
+CRON_DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?-]+$")
+
+
+def cron(value: str) -> str:
+    """`value`, or a ValueError saying what a cron schedule looks like."""
+    fields = value.split()
+    if value in CRON_DESCRIPTORS or (len(fields) == 5 and all(CRON_FIELD.match(f) for f in fields)
+                                     and croniter.is_valid(value)):
+        return value
+    raise ValueError(f"{value!r} is not a cron schedule: five fields (minute hour day-of-month month day-of-week) "
+                     f"like '0 */6 * * *', or one of {', '.join(CRON_DESCRIPTORS)}")

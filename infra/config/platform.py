@@ -6,10 +6,12 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
-from catalog import namespaces
+from catalog import footprints, namespaces
+from catalog.fit import pool_fit_problem
 from catalog.model import Model
 from catalog.pools import NodePool
 from catalog.zones import zone_id_problem
+from infra.config.backup import Backup
 from infra.config.base import PROJECT
 from infra.config.cluster import Cluster
 from infra.config.network import Network, Tags
@@ -55,8 +57,10 @@ class PlatformConfig(Model):
     gpu: Gpu = Field(default_factory=Gpu, description="NVIDIA device plugin and DCGM exporter.")
     tenancy: Tenancy = Field(default_factory=Tenancy, description="Team namespaces, quotas and team access.")
     secrets: Secrets = Field(default_factory=Secrets, description="External Secrets Operator and what it syncs.")
+    backup: Backup = Field(default_factory=Backup, description="Velero schedules, volume data and its bucket.")
     dr_region: str | None = Field(
-        None, description="Disaster-recovery region (prod): secrets are replicated there with their own key.")
+        None, description="Disaster-recovery region (prod): secrets and backups are replicated there, each with "
+                          "their own key.")
     protect_stateful: bool = Field(
         description="Protect stateful resources (KMS keys, log buckets) from `pulumi destroy`."
     )
@@ -94,6 +98,8 @@ class PlatformConfig(Model):
                 raise ValueError(f"nodePools.{name}.efaZoneId: {problem}")
         self._check_tenancy()
         self._check_secrets()
+        self._check_backup()
+        self._check_system_pool()
         deployer = self.cluster.deployer
         if deployer is not None:
             for cidr in deployer.cidrs:
@@ -147,11 +153,43 @@ class PlatformConfig(Model):
             raise ValueError(f"drRegion: {dr!r} must be another AWS region than {self.region}: replicas in "
                              f"the same region do not survive its loss")
 
+    def _check_backup(self) -> None:
+        teams = list(self.tenancy.namespaces)
+        for name, schedule in self.backup.schedules.items():
+            for namespace in schedule.namespaces or ():
+                if namespace not in teams:
+                    raise ValueError(f"backup.schedules.{name}.namespaces: {namespace!r} is no team namespace the "
+                                     f"stack creates ({', '.join(teams)})")
+        if self.dr_region and not self.backup.move_volume_data:
+            raise ValueError(f"backup.moveVolumeData must be true with drRegion {self.dr_region}: EBS snapshots stay "
+                             f"in {self.region}, so without it the DR copies hold no volume data")
+
+    def _check_system_pool(self) -> None:
+        name, pool = self.system_pool
+        problem = pool_fit_problem(pool.types, pool.min_size, self.system_pool_pods)
+        if problem:
+            raise ValueError(f"nodePools.{name}: {problem}; raise minSize or use a larger instance type")
+
+    @property
+    def system_pool_pods(self) -> list[footprints.Placed]:
+        """Every pod the stack places on the system pool, DaemonSets included (their requests in catalog)."""
+        f = footprints
+        placed = [*f.EVERY_NODE, f.COREDNS, f.EBS_CSI_CONTROLLER, f.SNAPSHOT_CONTROLLER,
+                  f.Placed("external-secrets", f.ESO_CONTROLLER, self.secrets.replicas),
+                  f.Placed("external-secrets-webhook", f.ESO_WEBHOOK, 1),
+                  f.Placed("external-secrets-cert-controller", f.ESO_CERT_CONTROLLER, 1),
+                  f.Placed("velero", f.VELERO_SERVER, 1)]
+        if self.karpenter is not None:
+            placed.append(f.Placed("karpenter", f.KARPENTER_CONTROLLER, self.karpenter.replicas))
+        if self.backup.move_volume_data:
+            placed.append(f.Placed("velero-node-agent", f.VELERO_NODE_AGENT, 1, daemonset=True))
+        return placed
+
     @property
     def namespaces(self) -> list[str]:
         """Every namespace the stack creates: the team namespaces and the platform components' own."""
-        system = [namespaces.EXTERNAL_SECRETS] + ([namespaces.GPU] if any(p.gpu for p in self.workload_pools.values())
-                                                  else [])
+        gpu = [namespaces.GPU] if any(p.gpu for p in self.workload_pools.values()) else []
+        system = [namespaces.EXTERNAL_SECRETS, namespaces.VELERO, *gpu]
         return [*self.tenancy.namespaces, *system]
 
     def pools_of(self, roles: list[str]) -> dict[str, NodePool]:
