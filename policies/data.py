@@ -64,7 +64,8 @@ s3_kms_encryption = stack_rule(
 s3_versioning = stack_rule(
     "s3-versioning", "Every bucket is versioned.",
     _per_bucket("aws:s3/bucketVersioning:BucketVersioning",
-                lambda p: (p.get("versioningConfiguration") or {}).get("status") == "Enabled", "versioning is off"),
+                lambda p: (p.get("versioningConfiguration") or {}).get("status") == "Enabled",
+                "versioning is off (never Suspended: a suspended bucket overwrites and loses objects)"),
     severity=Severity.MEDIUM, framework=eks_bp("reliability"),
     remediation="Add a BucketVersioning with status Enabled; deleted backups stay recoverable.")
 
@@ -74,6 +75,57 @@ s3_deny_insecure_transport = stack_rule(
                 "plain-HTTP requests are not denied"),
     severity=Severity.HIGH, framework=eks_bp("security#encryption-in-transit"),
     remediation="Add a Deny statement on s3:* with Condition Bool aws:SecureTransport=false.")
+
+s3_acls_disabled = stack_rule(
+    "s3-acls-disabled", "Every bucket disables ACLs (object ownership BucketOwnerEnforced).",
+    _per_bucket("aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+                lambda p: (p.get("rule") or {}).get("objectOwnership") == "BucketOwnerEnforced",
+                "ACLs are enabled: an object ACL can still grant access the bucket policy does not show"),
+    severity=Severity.HIGH, framework=eks_bp("security#data-encryption-and-secrets-management"),
+    remediation="Add BucketOwnershipControls with objectOwnership BucketOwnerEnforced (PrivateBucket does).")
+
+PUBLIC_CANNED = ("public-read", "public-read-write", "authenticated-read")
+PUBLIC_GROUPS = ("http://acs.amazonaws.com/groups/global/AllUsers",
+                 "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
+
+
+def _public_acl(props: Mapping[str, Any], _: dict) -> Iterator[str]:
+    canned = props.get("acl")
+    if canned in PUBLIC_CANNED:
+        yield f"canned ACL {canned} makes objects readable outside the account"
+    policy = props.get("accessControlPolicy") or {}
+    for grant in as_list(policy.get("grants") if isinstance(policy, Mapping) else None):
+        uri = ((grant or {}).get("grantee") or {}).get("uri") if isinstance(grant, Mapping) else None
+        if uri in PUBLIC_GROUPS:
+            yield f"an ACL grant to {uri.rsplit('/', 1)[1]} makes the bucket public"
+
+
+s3_no_public_acl = resource_rule(
+    "s3-no-public-acl", "No bucket or object ACL grants public access.",
+    [BUCKET, "aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketObjectv2:BucketObjectv2"], _public_acl,
+    severity=Severity.CRITICAL, framework=eks_bp("security#data-encryption-and-secrets-management"),
+    remediation="Drop the ACL: keep ACLs disabled (BucketOwnerEnforced) and grant access in the bucket policy.")
+
+
+def _ebs_encrypted(args: Any, _: dict) -> Iterator[str]:
+    props = args.props
+    if args.resource_type == "aws:ebs/encryptionByDefault:EncryptionByDefault":
+        # AWS default: off until set; the resource's `enabled` defaults to true.
+        if props.get("enabled") is False:
+            yield "EBS encryption by default is turned off for the account and region"
+    elif props.get("encrypted") is not True:
+        # Absent means unencrypted unless the account's default says otherwise (AWS EC2 CreateVolume/CopySnapshot).
+        what = "snapshot copy" if args.resource_type.endswith("SnapshotCopy") else "volume"
+        yield f"the {what} is not encrypted; set encrypted=true (and a kmsKeyId)"
+
+
+ebs_encrypted = resource_rule(
+    "ebs-encrypted", "EBS volumes and snapshot copies are encrypted; the account default stays on.",
+    ["aws:ebs/volume:Volume", "aws:ebs/snapshotCopy:SnapshotCopy",
+     "aws:ebs/encryptionByDefault:EncryptionByDefault"], with_args=_ebs_encrypted, severity=Severity.HIGH,
+    framework=eks_bp("security#encrypt-data-at-rest"),
+    remediation="Set encrypted=true with a customer-managed kmsKeyId; never disable EBS encryption by default.")
+
 
 s3_no_force_destroy = resource_rule(
     "s3-no-force-destroy", "Buckets are never force-destroyed with their objects.", BUCKET,
@@ -150,6 +202,6 @@ secrets_replicated = resource_rule(
 
 RULES = [
     kms_key_rotation, s3_block_public_access, s3_kms_encryption, s3_versioning, s3_deny_insecure_transport,
-    s3_no_force_destroy, sqs_encrypted, sqs_deny_insecure_transport, log_group_retention, secrets_customer_key,
+    s3_no_force_destroy, s3_acls_disabled, s3_no_public_acl, ebs_encrypted, sqs_encrypted, sqs_deny_insecure_transport, log_group_retention, secrets_customer_key,
     secrets_replicated,
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from policies import cost, data, eks, iam, kubernetes, network, nodes, rbac
+from policies import backup, cost, data, eks, iam, kubernetes, network, nodes, rbac
 
-RULES = [*nodes.RULES, *network.RULES, *eks.RULES, *data.RULES, *iam.RULES, *kubernetes.RULES, *rbac.RULES, *cost.RULES]
+RULES = [*nodes.RULES, *network.RULES, *eks.RULES, *data.RULES, *iam.RULES, *kubernetes.RULES, *rbac.RULES,
+         *backup.RULES, *cost.RULES]

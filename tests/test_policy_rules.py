@@ -151,6 +151,20 @@ CASES: dict[str, Case] = {
         "bucket network-flow-logs: plain-HTTP requests are not denied"),
     "s3-no-force-destroy": Case(stack("prod"), lambda rs: pick(rs, "aws:s3/bucket:Bucket").inputs.update(
         forceDestroy=True), "forceDestroy is on"),
+    "s3-acls-disabled": Case(stack("prod"), lambda rs: pick(
+        rs, "aws:s3/bucketOwnershipControls:BucketOwnershipControls", "backup-bucket-ownership").inputs.update(
+        rule={"objectOwnership": "ObjectWriter"}), "bucket backup-bucket: ACLs are enabled"),
+    "s3-no-public-acl": Case(stack("dev"), lambda rs: rs.append(resource(
+        "aws:s3/bucketAcl:BucketAcl", "open", {"bucket": "b", "accessControlPolicy": {"grants": [
+            {"grantee": {"type": "Group", "uri": "http://acs.amazonaws.com/groups/global/AllUsers"},
+             "permission": "READ"}]}})), "an ACL grant to AllUsers makes the bucket public"),
+    "ebs-encrypted": Case(single("aws:ebs/volume:Volume", {"availabilityZone": "us-east-1a", "size": 100,
+                                                           "encrypted": True, "kmsKeyId": "arn:aws:kms:k"}),
+                          lambda rs: rs[0].inputs.pop("encrypted"), "the volume is not encrypted"),
+    "velero-schedule-coverage": Case(stack("prod"), lambda rs: pick(
+        rs, "kubernetes:velero.io/v1:Schedule", "backup-teams").inputs["spec"]["template"].update(
+        includedNamespaces=["ml-inference", "ml-jobs"]),
+        "namespace ml-training is in no Velero schedule: its objects and volumes are never backed up"),
     "iam-no-wildcard-admin": Case(stack("dev"), lambda rs: pick(rs, "aws:iam/rolePolicy:RolePolicy").inputs.update(
         policy='{"Statement": [{"Sid": "Oops", "Effect": "Allow", "Action": "*", "Resource": "*"}]}'),
         "statement 'Oops' allows every action on every resource"),
