@@ -265,6 +265,24 @@ BAD = {
     "DR region equal to the stack's": (
         _set("ml-platform:drRegion", "us-east-1"),
         "ml-platform: drRegion: 'us-east-1' must be another AWS region than us-east-1"),
+    "backup schedule that is not cron": (
+        _set("ml-platform:backup", {"schedules": {"teams": {"schedule": "every 6 hours"}}}),
+        "ml-platform:backup.schedules.teams.schedule: 'every 6 hours' is not a cron schedule: five fields"),
+    "backup of a namespace nobody creates": (
+        _set("ml-platform:backup", {"schedules": {"teams": {"namespaces": ["ml-training", "research"]}}}),
+        "backup.schedules.teams.namespaces: 'research' is no team namespace the stack creates (ml-training, "
+        "ml-inference, ml-jobs)"),
+    "cluster-scoped backup that names namespaces": (
+        _set("ml-platform:backup", {"schedules": {"cluster": {"clusterResources": True,
+                                                              "namespaces": ["ml-jobs"]}}}),
+        "ml-platform:backup.schedules.cluster: a clusterResources schedule backs up cluster-scoped"),
+    "DR region without volume data in the backups": (
+        _set("ml-platform:drRegion", "us-west-2"),
+        "backup.moveVolumeData must be true with drRegion us-west-2: EBS snapshots stay in us-east-1"),
+    "system pool too small for what runs on it": (
+        _set("ml-platform:nodePools.system.minSize", 1),
+        "nodePools.system: 1 x m6i.large give pods 1930m CPU / 7518Mi / 29 pods, and the stack places 1950m / "
+        "2244Mi / 15 pods there (largest: karpenter 1x1000m/1024Mi"),
     "recovery window Secrets Manager does not have": (
         _set("ml-platform:secrets.recoveryWindowDays", 3),
         "ml-platform:secrets.recoveryWindowDays: Secrets Manager keeps deleted secrets 7 to 30 days, or 0"),
