@@ -29,7 +29,7 @@ LOG_GB_PER_MONTH = 20  # per log group (control plane or flow logs)
 FIXED_FIELDS = {"eksClusterHour": "eks_cluster_hour", "natGatewayHour": "nat_gateway_hour",
                 "natGatewayGb": "nat_gateway_gb", "interfaceEndpointAzHour": "interface_endpoint_az_hour",
                 "ebsGp3GbMonth": "ebs_gp3_gb_month", "logIngestionGb": "log_ingestion_gb",
-                "kmsKeyMonth": "kms_key_month"}
+                "kmsKeyMonth": "kms_key_month", "secretsManagerSecretMonth": "secret_month"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class PriceBook:
     ebs_gp3_gb_month: float
     log_ingestion_gb: float
     kms_key_month: float
+    secret_month: float  # a Secrets Manager secret; each replica is billed as one more
     # The region the stack is in when this book is another region's (no record for it).
     fallback_for: str | None = field(default=None)
 

@@ -58,6 +58,7 @@ FIXED: Mapping[str, Query] = {
                            "EBS:VolumeUsage.gp3"),
     "logIngestionGb": Query("AmazonCloudWatch", {"productFamily": "Data Payload"}, "DataProcessing-Bytes"),
     "kmsKeyMonth": Query("awskms", {"productFamily": "Encryption Key"}, "KMS-Keys"),
+    "secretsManagerSecretMonth": Query("AWSSecretsManager", {"productFamily": "Secret"}, "AWSSecretsManager-Secrets"),
 }
 
 

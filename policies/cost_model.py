@@ -18,7 +18,7 @@ from typing import Any
 from catalog import prices as pricing
 from catalog.instances import INSTANCES
 from catalog.prices import PriceBook, prices_for
-from policies.support import LAUNCH_TEMPLATE, NODE_GROUP, NODECLASS, NODEPOOL
+from policies.support import LAUNCH_TEMPLATE, NODE_GROUP, NODECLASS, NODEPOOL, as_list
 
 
 @dataclass(frozen=True)
@@ -163,6 +163,10 @@ def _estimate(resources: Sequence[Any]) -> Estimate:
     keys = by_type.get("aws:kms/key:Key", [])
     if keys:
         est.add(f"KMS keys x{len(keys)}", len(keys) * book.kms_key_month)
+    secrets = by_type.get("aws:secretsmanager/secret:Secret", [])
+    if secrets:
+        copies = sum(1 + len(as_list(s.props.get("replicas"))) for s in secrets)
+        est.add(f"Secrets Manager secrets x{copies}", copies * book.secret_month)
     return est
 
 

@@ -53,6 +53,8 @@ FIXED_ANSWERS = {
     "ebsGp3GbMonth": [item("EUW2-EBS:VolumeUsage.gp3", 0.0928)],
     "logIngestionGb": [item("EUW2-DataProcessing-Bytes", 0.5967), item("EUW2-DataProcessing-Bytes", 0.0, "1")],
     "kmsKeyMonth": [item("EUW2-KMS-Keys", 1.0), item("EUW2-KMS-Requests", 0.03)],
+    "secretsManagerSecretMonth": [item("EUW2-AWSSecretsManager-Secrets", 0.4),
+                                  item("EUW2-AWSSecretsManagerAPIRequest", 0.000005)],
 }
 
 
@@ -87,7 +89,8 @@ def test_prices_records_every_instance_and_fixed_price(tmp_path, capsys):
     assert record["instances"]["p4d.24xlarge"] == 1.2, "read from the second page"
     assert record["fixed"] == {
         "eksClusterHour": {"STANDARD": 0.1, "EXTENDED": 0.6}, "natGatewayHour": 0.05, "natGatewayGb": 0.05,
-        "interfaceEndpointAzHour": 0.011, "ebsGp3GbMonth": 0.0928, "logIngestionGb": 0.5967, "kmsKeyMonth": 1.0}
+        "interfaceEndpointAzHour": 0.011, "ebsGp3GbMonth": 0.0928, "logIngestionGb": 0.5967, "kmsKeyMonth": 1.0,
+        "secretsManagerSecretMonth": 0.4}
     assert "not offered there: p5.48xlarge" in record["sources"]["instances"]
     assert "pricing:GetProducts" in record["sources"]["fixed"]
     assert "note: eu-west-2 offers no on-demand p5.48xlarge" in capsys.readouterr().out
