@@ -160,6 +160,7 @@ class Backup(pulumi.ComponentResource):
 
     bucket_name: pulumi.Output[str]
     replica_bucket_name: pulumi.Output[str] | None
+    role_name: pulumi.Output[str]  # Velero's IAM role: a DR restore grants it the replica (docs/backup.md)
 
     def __init__(self, name: str, args: BackupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ml-platform:backup:Backup", name, None, opts)
@@ -196,7 +197,9 @@ class Backup(pulumi.ComponentResource):
                                   depends_on=[release])
 
         self.bucket_name = bucket.bucket_name
-        self.register_outputs({"bucket_name": self.bucket_name, "replica_bucket_name": self.replica_bucket_name})
+        self.role_name = role.name
+        self.register_outputs({"bucket_name": self.bucket_name, "replica_bucket_name": self.replica_bucket_name,
+                               "role_name": self.role_name})
 
     def _replicate(self, name: str, args: BackupArgs, bucket: PrivateBucket) -> pulumi.Output[str]:
         """A bucket in the DR region (its own key, versioned, protected) receiving every object version."""

@@ -137,6 +137,7 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
         "publicSubnetIds": network.public_subnet_ids,
         # Runbooks (docs/backup.md) read the bucket names from here: they are autonamed.
         "backupBucket": backup.bucket_name,
+        "backupRoleName": backup.role_name,
         **({"backupReplicaBucket": backup.replica_bucket_name} if backup.replica_bucket_name else {}),
     }
 

@@ -142,6 +142,7 @@ def test_the_repository_password_is_generated_kept_in_secrets_manager_and_synced
     assert bool(container.inputs.get("replicas")) is (stack.stack == "prod")
     value = stack.named("aws:secretsmanager/secretVersion:SecretVersion", "backup-repository-value")
     assert SECRET_SIG in value.inputs["secretString"], "the password is a Pulumi secret in state"
+    assert value.ignore_changes == ["secretString"], "a value restored from another stack is never rewritten"
     synced = stack.named("kubernetes:external-secrets.io/v1:ExternalSecret", "backup-repository-sync")
     assert synced.inputs["metadata"]["name"] == "velero-repo-credentials"
     assert synced.inputs["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
