@@ -6,9 +6,11 @@ tests/charts/<chart>-<version>/ (see SOURCE.md there for where it came from).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -76,3 +78,19 @@ def test_every_value_key_exists_in_the_chart(dev, prod):
 ])
 def test_the_key_check_itself_catches_typos(ours, missing):
     assert unknown_keys(ours, _chart_values("karpenter", "1.14.1")) == missing
+
+
+def test_values_validate_against_the_chart_schema_where_it_ships_one(dev, prod):
+    """Charts with a values.schema.json reject at install what it forbids: reject it here first."""
+    checked = set()
+    for stack, release in _releases(dev, prod):
+        path = CHARTS / f"{release.inputs['name']}-{release.inputs['version']}" / "values.schema.json"
+        if not path.is_file():
+            continue
+        schema = json.loads(path.read_text())
+        validator = jsonschema.validators.validator_for(schema)(schema)
+        merged = _merge(yaml.safe_load(path.with_name("values.yaml").read_text()) or {}, release.inputs["values"])
+        errors = sorted(validator.iter_errors(merged), key=str)
+        assert not errors, f"{stack} {release.name}: {errors[0].message} at {list(errors[0].path)}"
+        checked.add(release.inputs["name"])
+    assert {"velero", "external-secrets"} <= checked
