@@ -8,7 +8,7 @@ from typing import Any
 from pulumi_policy import Severity
 
 from catalog import namespaces
-from policies.support import as_list, eks_bp, of_type, stack_rule
+from policies.support import as_list, eks_bp, exempt_namespaces, of_type, stack_rule
 
 SCHEDULE = "kubernetes:velero.io/v1:Schedule"
 
@@ -51,8 +51,7 @@ velero_schedules = stack_rule(
     severity=Severity.HIGH, framework=eks_bp("reliability"),
     remediation="Add the namespace to a schedule in ml-platform:backup (or leave its namespaces unset: every team "
                 "namespace), and give every schedule a ttl.",
-    config={"exempt": {"type": "array", "items": {"type": "string"},
-                       "default": [*namespaces.KUBERNETES, *namespaces.PLATFORM]},
+    config={"exempt": exempt_namespaces([*namespaces.KUBERNETES, *namespaces.PLATFORM]),
             "required": {"type": "boolean", "default": False,
                          "description": "Judge stacks that install no Velero too (every namespace needs a schedule)."}})
 

@@ -15,7 +15,7 @@ from pulumi_policy import Severity
 
 from catalog import namespaces
 from catalog.scheduling import GPU_TAINT
-from policies.support import ADVISORY, cis, eks_bp, of_type, resource_rule, stack_rule
+from policies.support import ADVISORY, cis, eks_bp, exempt_namespaces, of_type, resource_rule, stack_rule
 
 WORKLOADS = ["kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet",
              "kubernetes:batch/v1:Job", "kubernetes:batch/v1:CronJob", "kubernetes:core/v1:Pod"]
@@ -282,8 +282,7 @@ namespace_default_deny = stack_rule(
     severity=Severity.HIGH, framework=cis("4.3.2", "Ensure that all Namespaces have Network Policies defined"),
     remediation="Add a NetworkPolicy with an empty podSelector and policyTypes [Ingress, Egress], then allow what "
                 "the namespace needs (components/namespace.py does both).",
-    config={"exempt": {"type": "array", "items": {"type": "string"},
-                       "default": list(namespaces.KUBERNETES)}})
+    config={"exempt": exempt_namespaces(namespaces.KUBERNETES)})
 
 no_default_namespace = resource_rule(
     "k8s-no-default-namespace", "Workloads do not run in the default namespace.", WORKLOADS,

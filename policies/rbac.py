@@ -9,7 +9,7 @@ from typing import Any
 from pulumi_policy import Severity
 
 from catalog import namespaces
-from policies.support import as_list, cis, eks_bp, of_type, resource_rule, stack_rule
+from policies.support import as_list, cis, eks_bp, exempt_namespaces, of_type, resource_rule, stack_rule
 
 ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
 CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
@@ -116,7 +116,6 @@ namespace_gpu_quota = stack_rule(
     severity=Severity.HIGH, framework=eks_bp("cost-optimization"),
     remediation="Create the namespace through tenancy config (its quota has requests.nvidia.com/gpu), or exempt a "
                 "system namespace in the pack config.",
-    config={"exempt": {"type": "array", "items": {"type": "string"},
-                       "default": [*namespaces.KUBERNETES, *namespaces.PLATFORM]}})
+    config={"exempt": exempt_namespaces([*namespaces.KUBERNETES, *namespaces.PLATFORM])})
 
 RULES = [rbac_no_wildcards, no_cluster_admin_binding, secrets_read_narrowly, read_only_roles, namespace_gpu_quota]

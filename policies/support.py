@@ -160,3 +160,8 @@ def as_list(value: Any) -> list[Any]:
     if isinstance(value, (str, Mapping)):
         return [value]
     return list(value)
+
+
+def exempt_namespaces(default: Sequence[str], description: str = "Namespaces the rule does not judge.") -> dict:
+    """The `exempt` config property of a rule over namespaces."""
+    return {"type": "array", "items": {"type": "string"}, "default": list(default), "description": description}
