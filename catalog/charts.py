@@ -41,3 +41,14 @@ VELERO_APP_VERSION = "1.18.1"  # the chart's appVersion and image tag; its CRDs 
 # The AWS object-store plugin, an init container of the Velero pod: v1.14.x pairs with Velero 1.18.x
 # (velero-io/velero-plugin-for-aws v1.14.2 README compatibility table; tag 5463822, 2026-06-16).
 VELERO_AWS_PLUGIN_IMAGE = "docker.io/velero/velero-plugin-for-aws:v1.14.2"
+PROMETHEUS_OPERATOR_CRDS = Chart(
+    "prometheus-operator-crds", "31.0.1", "https://prometheus-community.github.io/helm-charts",
+    "prometheus-community/helm-charts tag prometheus-operator-crds-31.0.1, the chart with appVersion v0.93.1 "
+    "(CRDs in templates/: Helm upgrades them, unlike a chart's crds/ directory)")
+KUBE_PROMETHEUS_STACK = Chart(
+    "kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts",
+    "prometheus-community/helm-charts tag kube-prometheus-stack-88.5.3 (ea930bae, 2026-08-21), app v0.93.1; "
+    "subcharts grafana 12.11.1, kube-state-metrics 8.4.0, prometheus-node-exporter 4.56.1")
+FLUENT_BIT = Chart("fluent-bit", "0.58.1", "https://fluent.github.io/helm-charts",
+                   "fluent/helm-charts tag fluent-bit-0.58.1 (22a564dc, 2026-08-17), app 5.1.1 (EKS Pod Identity "
+                   "in its AWS credential chain since v4.0.0: src/aws/flb_aws_credentials_http.c)")

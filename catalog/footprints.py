@@ -69,3 +69,14 @@ ESO_CERT_CONTROLLER = Pod(50, 64, 256)
 VELERO_SERVER = Pod(250, 256, 1024)
 VELERO_PLUGIN_INIT = Pod(10, 32, 64)  # copies the plugin binary, then exits
 VELERO_NODE_AGENT = Pod(100, 256, 1024)
+
+# The monitoring stack (kube-prometheus-stack 88.5.3 sets no requests: these are ours).
+PROMETHEUS = Pod(500, 2048, 6144)
+ALERTMANAGER = Pod(50, 128, 256)
+PROMETHEUS_OPERATOR = Pod(100, 128, 512)
+GRAFANA = Pod(100, 256, 512)
+GRAFANA_SIDECAR = Pod(20, 64, 128)  # the dashboard loader beside Grafana
+KUBE_STATE_METRICS = Pod(50, 128, 512)
+NODE_EXPORTER = Pod(20, 32, 64)
+CONFIG_RELOADER = Pod(10, 32, 64)  # the operator's sidecar in Prometheus and Alertmanager pods
+FLUENT_BIT = Pod(50, 128, 512)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from catalog import footprints, namespaces
+from catalog import footprints, metrics, namespaces
 from catalog.charts import VELERO, VELERO_AWS_PLUGIN_IMAGE
 from catalog.scheduling import CRITICAL_ADDONS_TOLERATION, POOL_LABEL
 from components.handles import ClusterHandle, PlatformContext
@@ -32,7 +32,6 @@ NAMESPACE = namespaces.VELERO
 SERVICE_ACCOUNT = "velero-server"  # server, node agent and data movers all run as it (chart _helpers.tpl)
 API = "velero.io/v1"
 STORAGE_LOCATION = "default"
-METRICS_PORT = 8085  # the chart's http-monitoring port
 # Velero reads the Kopia repository password from this Secret and key, and creates it with a
 # built-in password when it is missing (vmware-tanzu/velero v1.18.1 pkg/repository/keys/keys.go:33-66).
 REPOSITORY_SECRET, REPOSITORY_KEY = "velero-repo-credentials", "repository-password"
@@ -177,7 +176,7 @@ class Backup(pulumi.ComponentResource):
 
         scope = platform_namespace(
             f"{name}-namespace",
-            NamespaceArgs(NAMESPACE, "baseline", aws_apis=True, scraped_ports=[METRICS_PORT]),
+            NamespaceArgs(NAMESPACE, "baseline", aws_apis=True, scraped_ports=[metrics.VELERO.port]),
             args.cluster, parent=self)
         password = generated_credential(f"{name}-repository", args.secrets, scope,
                                         remote_key="velero/repository-password", secret=REPOSITORY_SECRET,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from catalog import namespaces
+from catalog import metrics, namespaces
 from catalog.charts import DCGM_EXPORTER, EFA_DEVICE_PLUGIN, NVIDIA_DEVICE_PLUGIN
 from catalog.pools import NodePool
 from catalog.scheduling import (
@@ -33,7 +33,6 @@ from components.namespace import NamespaceArgs, platform_namespace
 NAMESPACE = namespaces.GPU
 # The plugins mount host paths (/var/lib/kubelet/device-plugins) and need host devices.
 POD_SECURITY = "privileged"
-DCGM_METRICS_PORT = 9400  # the dcgm-exporter chart's service port (values.yaml service.port)
 
 
 @dataclass(frozen=True)
@@ -109,7 +108,7 @@ class Gpu(pulumi.ComponentResource):
         gpu = platform_namespace(
             f"{name}-namespace",
             # Prometheus in `monitoring` scrapes the DCGM exporter: default-deny would drop it.
-            NamespaceArgs(NAMESPACE, POD_SECURITY, scraped_ports=[DCGM_METRICS_PORT] if args.dcgm_exporter else []),
+            NamespaceArgs(NAMESPACE, POD_SECURITY, scraped_ports=[metrics.DCGM.port] if args.dcgm_exporter else []),
             args.cluster, parent=self)
         gpu.chart(f"{name}-device-plugin", NVIDIA_DEVICE_PLUGIN,
                   device_plugin_values(args.pools, args.context.system_pool_name))

@@ -37,6 +37,9 @@ class NamespaceArgs:
     https_to: Sequence[str] = ("0.0.0.0/0",)
     scraped_ports: Sequence[int] = ()  # metrics ports Prometheus (in `monitoring`) scrapes here
     api_server_ingress_ports: Sequence[int] = ()  # webhook ports the API server calls here
+    within: bool = False  # pods here talk to each other (Grafana to Prometheus, Alertmanager gossip)
+    # Policy name -> egress rules beyond the defaults (Prometheus scraping other namespaces and nodes).
+    egress: Mapping[str, Sequence[Mapping]] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
 
@@ -131,6 +134,12 @@ def network_policies(args: NamespaceArgs, api_server_cidrs: Sequence[str]) -> di
         policies["allow-api-server-webhooks"] = {**everything, "policyTypes": ["Ingress"], "ingress": [{
             "from": [{"ipBlock": {"cidr": cidr}} for cidr in api_server_cidrs],
             "ports": [{"protocol": "TCP", "port": port} for port in args.api_server_ingress_ports]}]}
+    if args.within:
+        policies["allow-within-namespace"] = {**everything, "policyTypes": ["Ingress", "Egress"],
+                                              "ingress": [{"from": [{"podSelector": {}}]}],
+                                              "egress": [{"to": [{"podSelector": {}}]}]}
+    for name, rules in args.egress.items():
+        policies[name] = {**everything, "policyTypes": ["Egress"], "egress": [dict(r) for r in rules]}
     if args.scraped_ports:
         policies["allow-metrics-scrape"] = {**everything, "policyTypes": ["Ingress"], "ingress": [{
             "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}}}],

@@ -19,7 +19,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from catalog import footprints, namespaces
+from catalog import footprints, metrics, namespaces
 from catalog.charts import EXTERNAL_SECRETS
 from catalog.scheduling import CRITICAL_ADDONS_TOLERATION, POOL_LABEL
 from components.handles import ClusterHandle, PlatformContext
@@ -53,8 +53,9 @@ class SecretsArgs:
     synced: Sequence[SyncedSecret]
     # Namespace name -> its output, so an ExternalSecret waits for the namespace it lives in.
     namespaces: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    # Platform namespaces that sync credentials the platform generates (velero): the store admits them too.
-    credential_namespaces: Sequence[str] = ()
+    # Namespaces platform components create (velero, monitoring): the store admits them, and their
+    # components create the ExternalSecrets there (their namespace exists only inside that component).
+    platform_namespaces: Sequence[str] = ()
     dr_region: str | None = None
     dr_provider: aws.Provider | None = None
 
@@ -70,6 +71,8 @@ class SecretsHandle:
     protect: bool
     # The ClusterSecretStore (created after the operator, whose webhook validates ExternalSecrets).
     store: pulumi.Resource
+    # Provided secrets synced into platform namespaces: their component creates the ExternalSecret.
+    provided: Sequence[SyncedSecret] = ()
 
 
 def prefix(cluster_name: str) -> str:
@@ -101,6 +104,8 @@ def helm_values(replicas: int, system_pool: str) -> dict:
         **placement,
         "webhook": {"resources": footprints.ESO_WEBHOOK.resources(), "port": WEBHOOK_PORT, **placement},
         "certController": {"resources": footprints.ESO_CERT_CONTROLLER.resources(), **placement},
+        # A Service for the controller's metrics (catalog/metrics.py): Prometheus's ServiceMonitor selects it.
+        "metrics": {"service": {"enabled": True}},
     }
 
 
@@ -166,7 +171,8 @@ class Secrets(pulumi.ComponentResource):
             parent=self)
         scope = platform_namespace(
             f"{name}-namespace",
-            NamespaceArgs(NAMESPACE, "restricted", aws_apis=True, api_server_ingress_ports=[WEBHOOK_PORT]),
+            NamespaceArgs(NAMESPACE, "restricted", aws_apis=True, api_server_ingress_ports=[WEBHOOK_PORT],
+                          scraped_ports=[metrics.EXTERNAL_SECRETS.port]),
             args.cluster, parent=self)
         release = scope.chart(f"{name}-operator", EXTERNAL_SECRETS,
                               helm_values(args.replicas, context.system_pool_name),
@@ -174,18 +180,21 @@ class Secrets(pulumi.ComponentResource):
                               depends_on=reader.grants)
         store = scope.custom_resource(f"{name}-store",
                               cluster_secret_store(context.region, [*(s.namespace for s in args.synced),
-                                                                    *args.credential_namespaces]),
+                                                                    *args.platform_namespaces]),
                               depends_on=[release])
         self.handle = SecretsHandle(
             prefix=secret_prefix, key_arn=key.arn,
             replica={args.dr_region: replica_key.arn} if args.dr_region and replica_key else {},
-            recovery_window_days=args.recovery_window_days, protect=args.protect, store=store)
+            recovery_window_days=args.recovery_window_days, protect=args.protect, store=store,
+            provided=[s for s in args.synced if s.namespace in args.platform_namespaces])
         containers = {
             s.name: container(f"{name}-{s.name}", self.handle, s.remote_key,
                               f"{s.namespace}/{s.name}: put the value here (docs/secrets.md); the stack never does",
                               parent=self)
             for s in args.synced}
         for s in args.synced:
+            if s.namespace in args.platform_namespaces:
+                continue
             scope.custom_resource(f"{name}-{s.name}", external_secret(s, secret_prefix,
                                                                      args.namespaces.get(s.namespace, s.namespace)),
                                   # The operator's webhook validates it; the store and the value may come later
@@ -207,13 +216,21 @@ def container(resource_name: str, handle: SecretsHandle, remote_key: str, descri
         opts=pulumi.ResourceOptions(parent=parent, protect=handle.protect))
 
 
+def provided_secrets(resource_name: str, handle: SecretsHandle, scope: Scope, namespace: str) -> list[pulumi.Resource]:
+    """The ExternalSecrets of provided values that live in a platform component's namespace `scope`."""
+    return [scope.custom_resource(f"{resource_name}-{s.name}", external_secret(s, handle.prefix, scope.namespace),
+                                  depends_on=[handle.store])
+            for s in handle.provided if s.namespace == namespace]
+
+
 def generated_credential(resource_name: str, handle: SecretsHandle, scope: Scope, *, remote_key: str,
-                         secret: str, key: str, parent: pulumi.Resource) -> k8s.apiextensions.CustomResource:
+                         secret: str, key: str, parent: pulumi.Resource,
+                         fixed: Mapping[str, str] | None = None) -> k8s.apiextensions.CustomResource:
     """A password the platform makes for itself, kept where it survives the cluster, synced back by ESO.
 
     pulumi-random generates it (a Pulumi secret: encrypted in state); Secrets Manager keeps it (replicated
-    in prod); the ExternalSecret writes Secret `secret` with `key` and reports Ready once it has: whatever
-    depends on the returned resource starts with the value already in place.
+    in prod); the ExternalSecret writes Secret `secret` with `key` (and the `fixed` keys, a user name say)
+    and reports Ready once it has: whatever depends on the returned resource starts with the value in place.
     """
     stateful = pulumi.ResourceOptions(parent=parent, protect=handle.protect)
     # Never regenerated: a new value would lock the platform out of what the old one encrypted.
@@ -224,9 +241,9 @@ def generated_credential(resource_name: str, handle: SecretsHandle, scope: Scope
     # (docs/backup.md) must survive the next `pulumi up --refresh`.
     version = aws.secretsmanager.SecretVersion(
         f"{resource_name}-value", secret_id=stored.id,
-        secret_string=pulumi.Output.json_dumps({key: password.result}),
+        secret_string=pulumi.Output.json_dumps({**(fixed or {}), key: password.result}),
         opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(ignore_changes=["secretString"])))
-    synced = SyncedSecret(secret, "", remote_key, {key: key}, "1h")
+    synced = SyncedSecret(secret, "", remote_key, {k: k for k in [*(fixed or {}), key]}, "1h")
     return scope.custom_resource(f"{resource_name}-sync", external_secret(synced, handle.prefix, scope.namespace,
                                                                           wait=True),
                                  depends_on=[handle.store, version])

@@ -5,17 +5,19 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from catalog import namespaces
+from catalog import metrics, namespaces
 from catalog.eks import RELEASES
 from components.backup import Backup, BackupArgs, ScheduleSpec
+from components import alerts
 from components.cluster import Cluster, ClusterArgs
 from components.gpu import Gpu, GpuArgs
-from components.handles import PlatformContext
+from components.handles import ClusterHandle, PlatformContext
 from components.iam import partition_of
 from components.karpenter import Karpenter, KarpenterArgs
 from components.network import DeployerLink, Network, NetworkArgs
 from components.node_pools import NodePools, NodePoolsArgs
-from components.secrets import Secrets, SecretsArgs, SyncedSecret
+from components.observability import Observability, ObservabilityArgs, PrometheusSpec
+from components.secrets import Secrets, SecretsArgs, SecretsHandle, SyncedSecret
 from components.tenancy import TeamNamespaceSpec, TeamSpec, Tenancy, TenancyArgs, quota_hard
 from infra.config import PlatformConfig
 
@@ -99,7 +101,7 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
         recovery_window_days=secrets.recovery_window_days, protect=cfg.protect_stateful,
         synced=[SyncedSecret(name, s.namespace, s.remote_key, s.properties, s.refresh_interval)
                 for name, s in secrets.external_secrets.items()],
-        namespaces=tenancy.namespace_outputs, credential_namespaces=[namespaces.VELERO],
+        namespaces=tenancy.namespace_outputs, platform_namespaces=[namespaces.VELERO, namespaces.MONITORING],
         dr_region=cfg.dr_region, dr_provider=dr_provider),
         opts=on_aws)
     backup = Backup("backup", BackupArgs(
@@ -127,6 +129,9 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
             opts=on_aws,
         )
 
+    observability = observability_args(cfg, context, cluster.handle, store.handle, dcgm=bool(gpu_pools))
+    monitoring = Observability("observability", observability, opts=on_aws)
+
     return {
         "clusterName": cluster.name,
         "clusterEndpoint": cluster.endpoint,
@@ -138,6 +143,7 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
         # Runbooks (docs/backup.md) read the bucket names from here: they are autonamed.
         "backupBucket": backup.bucket_name,
         "backupRoleName": backup.role_name,
+        "containerLogGroup": monitoring.log_group_name,
         **({"backupReplicaBucket": backup.replica_bucket_name} if backup.replica_bucket_name else {}),
     }
 
@@ -166,3 +172,21 @@ def team_namespaces(cfg: PlatformConfig) -> list[TeamNamespaceSpec]:
             https_to=["0.0.0.0/0"] if namespace.https_egress == "internet" else [str(cfg.network.cidr)],
             readable_secrets=namespace.readable_secrets))
     return specs
+
+
+def observability_args(cfg: PlatformConfig, context: PlatformContext, cluster: ClusterHandle,
+                       secrets: SecretsHandle, dcgm: bool) -> ObservabilityArgs:
+    """What to scrape is what the stack runs; alert thresholds and routing come from config."""
+    o = cfg.observability
+    exporters = [*([metrics.KARPENTER] if cfg.karpenter else []), metrics.VELERO, metrics.EXTERNAL_SECRETS,
+                 *([metrics.DCGM] if dcgm and cfg.gpu.dcgm_exporter else []), metrics.FLUENT_BIT]
+    return ObservabilityArgs(
+        context=context, cluster=cluster, secrets=secrets,
+        prometheus=PrometheusSpec(o.prometheus.replicas, o.prometheus.retention, o.prometheus.retention_size,
+                                  o.prometheus.storage_gib),
+        alertmanager_replicas=o.alertmanager_replicas,
+        receivers=[alerts.ReceiverSpec(kind, r.type, r.secret, r.key, r.channel) for kind, r in o.receivers if r],
+        thresholds=alerts.Thresholds(**o.thresholds.model_dump()),
+        backup_schedules=[alerts.BackupSchedule(name, s.interval_seconds) for name, s in cfg.backup.schedules.items()],
+        runbooks=o.runbooks_url, exporters=exporters, gpus=dcgm and cfg.gpu.dcgm_exporter,
+        node_cidr=str(cfg.network.cidr), log_retention_days=o.logs.retention_days, protect=cfg.protect_stateful)

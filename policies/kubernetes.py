@@ -209,7 +209,8 @@ namespace_pod_security = resource_rule(
     framework=cis("4.2.1", "Minimize the admission of privileged containers"),
     remediation="Label the namespace pod-security.kubernetes.io/enforce=restricted, or waive a documented need "
                 "(waivers: {<namespace>: baseline|privileged}).",
-    config={"waivers": {"type": "object", "default": {namespaces.GPU: "privileged", namespaces.VELERO: "baseline"},
+    config={"waivers": {"type": "object", "default": {namespaces.GPU: "privileged", namespaces.VELERO: "baseline",
+                                                   namespaces.MONITORING: "privileged"},
                         "description": "Namespace -> the most permissive level it may enforce (documented need)."}})
 
 

@@ -257,7 +257,7 @@ BAD = {
     "ExternalSecret into a namespace nobody creates": (
         _set("ml-platform:secrets.externalSecrets.hub-token.namespace", "serving"),
         "secrets.externalSecrets.hub-token.namespace: 'serving' is no namespace the stack creates (ml-training, "
-        "ml-inference, ml-jobs, external-secrets, velero, gpu)"),
+        "ml-inference, ml-jobs, external-secrets, velero, monitoring, gpu)"),
     "secret key outside the stack's prefix": (
         _set("ml-platform:secrets.externalSecrets.hub-token.remoteKey", "../prod/hub-token"),
         "ml-platform:secrets.externalSecrets.hub-token.remoteKey: '../prod/hub-token' must be a relative key like "
@@ -281,8 +281,8 @@ BAD = {
         "backup.moveVolumeData must be true with drRegion us-west-2: EBS snapshots stay in us-east-1"),
     "system pool too small for what runs on it": (
         _set("ml-platform:nodePools.system.minSize", 1),
-        "nodePools.system: 1 x m6i.large give pods 1930m CPU / 7518Mi / 29 pods, and the stack places 1950m / "
-        "2244Mi / 15 pods there (largest: karpenter 1x1000m/1024Mi"),
+        "nodePools.system: 1 x m6i.large give pods 1930m CPU / 7518Mi / 29 pods, and the stack places 2860m / "
+        "5220Mi / 22 pods there (largest: karpenter 1x1000m/1024Mi, prometheus 1x510m/2080Mi"),
     "recovery window Secrets Manager does not have": (
         _set("ml-platform:secrets.recoveryWindowDays", 3),
         "ml-platform:secrets.recoveryWindowDays: Secrets Manager keeps deleted secrets 7 to 30 days, or 0"),

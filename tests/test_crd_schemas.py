@@ -21,6 +21,9 @@ KINDS = {
     ("karpenter.k8s.aws/v1", "EC2NodeClass"): f"karpenter-{KARPENTER.version}/ec2nodeclass.json",
     ("external-secrets.io/v1", "ClusterSecretStore"): f"external-secrets-{EXTERNAL_SECRETS.version}/clustersecretstore.json",
     ("external-secrets.io/v1", "ExternalSecret"): f"external-secrets-{EXTERNAL_SECRETS.version}/externalsecret.json",
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): "prometheus-operator-0.93.1/servicemonitor.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheus-operator-0.93.1/prometheusrule.json",
+    ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"): "prometheus-operator-0.93.1/alertmanagerconfig.json",
     ("velero.io/v1", "Schedule"): f"velero-{VELERO_APP_VERSION}/schedule.json",
     ("snapshot.storage.k8s.io/v1", "VolumeSnapshotClass"): "external-snapshotter-{snapshotter}/volumesnapshotclass.json",
 }

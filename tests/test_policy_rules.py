@@ -325,7 +325,7 @@ def test_a_team_namespace_may_not_relax_pod_security_without_a_waiver(dev):
     (found,) = findings(BY_NAME["k8s-namespace-pod-security"], resources)
     assert found.message.startswith("namespace ml-training enforces privileged without a waiver")
     assert not findings(BY_NAME["k8s-namespace-pod-security"], resources, {"waivers": {
-        "gpu": "privileged", "velero": "baseline", "ml-training": "privileged"}})
+        "gpu": "privileged", "velero": "baseline", "monitoring": "privileged", "ml-training": "privileged"}})
 
 
 def test_a_service_account_that_mounts_a_token_needs_a_reason(dev):

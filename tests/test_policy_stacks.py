@@ -93,10 +93,10 @@ def test_estimate_reflects_the_environments(dev, prod):
     assert lines["Karpenter pool training"].baseline == 0, "Karpenter pools cost nothing when idle"
     # prod training ceiling: 160 GPUs of p4de (8 per node) at on-demand, plus 1000 GiB gp3 per node
     assert lines["Karpenter pool training"].ceiling == pytest.approx(20 * (27.44705 * 730 + 1000 * 0.08))
-    # Each Secrets Manager secret costs a month's fee, and each of its replicas another (prod: hub token and
-    # Velero's repository password, both replicated to the DR region).
-    assert lines["Secrets Manager secrets x4"].baseline == pytest.approx(4 * 0.4)
-    assert {l.item: l for l in dev_est.lines}["Secrets Manager secrets x2"].baseline == pytest.approx(0.8)
+    # Each Secrets Manager secret costs a month's fee, and each of its replicas another (hub token, alert
+    # receivers, Velero's repository password, Grafana's admin password; prod replicates all four).
+    assert lines["Secrets Manager secrets x8"].baseline == pytest.approx(8 * 0.4)
+    assert {l.item: l for l in dev_est.lines}["Secrets Manager secrets x4"].baseline == pytest.approx(4 * 0.4)
 
 
 def test_mlp_check_passes_the_shipped_stacks(capsys):

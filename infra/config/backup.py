@@ -8,6 +8,9 @@ bucket reaches the DR region with the bucket's replica.
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
 from catalog.model import Model, distinct, go_duration
@@ -36,6 +39,13 @@ class BackupSchedule(Model):
     @classmethod
     def _distinct(cls, names: list[str] | None) -> list[str] | None:
         return None if names is None else distinct(names, "namespaces")
+
+    @property
+    def interval_seconds(self) -> int:
+        """The longest gap between two runs over a year (the RPO; alerts fire at twice it)."""
+        runs = croniter(self.schedule, datetime(2026, 1, 1))
+        times = [runs.get_next(float) for _ in range(400)]
+        return int(max(b - a for a, b in zip(times, times[1:], strict=False)))
 
     @model_validator(mode="after")
     def _one_scope(self) -> BackupSchedule:

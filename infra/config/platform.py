@@ -15,6 +15,7 @@ from infra.config.backup import Backup
 from infra.config.base import PROJECT
 from infra.config.cluster import Cluster
 from infra.config.network import Network, Tags
+from infra.config.observability import Observability
 from infra.config.secrets import Secrets
 from infra.config.tenancy import Tenancy
 
@@ -58,6 +59,7 @@ class PlatformConfig(Model):
     tenancy: Tenancy = Field(default_factory=Tenancy, description="Team namespaces, quotas and team access.")
     secrets: Secrets = Field(default_factory=Secrets, description="External Secrets Operator and what it syncs.")
     backup: Backup = Field(default_factory=Backup, description="Velero schedules, volume data and its bucket.")
+    observability: Observability = Field(description="Prometheus, alerts and their receivers, container logs.")
     dr_region: str | None = Field(
         None, description="Disaster-recovery region (prod): secrets and backups are replicated there, each with "
                           "their own key.")
@@ -99,6 +101,7 @@ class PlatformConfig(Model):
         self._check_tenancy()
         self._check_secrets()
         self._check_backup()
+        self._check_receivers()
         self._check_system_pool()
         deployer = self.cluster.deployer
         if deployer is not None:
@@ -164,6 +167,22 @@ class PlatformConfig(Model):
             raise ValueError(f"backup.moveVolumeData must be true with drRegion {self.dr_region}: EBS snapshots stay "
                              f"in {self.region}, so without it the DR copies hold no volume data")
 
+    def _check_receivers(self) -> None:
+        for kind, receiver in self.observability.receivers:
+            if receiver is None:
+                continue
+            where = f"observability.receivers.{kind}"
+            secret = self.secrets.external_secrets.get(receiver.secret)
+            if secret is None or secret.namespace != namespaces.MONITORING:
+                raise ValueError(f"{where}.secret: {receiver.secret!r} is no ExternalSecret in namespace "
+                                 f"{namespaces.MONITORING} (secrets.externalSecrets); its URL or key lives in "
+                                 f"Secrets Manager, never in config")
+            if receiver.key not in secret.properties:
+                raise ValueError(f"{where}.key: {receiver.key!r} is not a key of ExternalSecret {receiver.secret} "
+                                 f"(it has {', '.join(secret.properties)})")
+            if receiver.type == "slack" and not receiver.channel:
+                raise ValueError(f"{where}.channel: a slack receiver needs its channel, e.g. #ml-platform-alerts")
+
     def _check_system_pool(self) -> None:
         name, pool = self.system_pool
         problem = pool_fit_problem(pool.types, pool.min_size, self.system_pool_pods)
@@ -179,6 +198,19 @@ class PlatformConfig(Model):
                   f.Placed("external-secrets-webhook", f.ESO_WEBHOOK, 1),
                   f.Placed("external-secrets-cert-controller", f.ESO_CERT_CONTROLLER, 1),
                   f.Placed("velero", f.VELERO_SERVER, 1)]
+        observability = self.observability
+        placed += [f.Placed("prometheus", f.Pod(f.PROMETHEUS.cpu_millicores + f.CONFIG_RELOADER.cpu_millicores,
+                                                f.PROMETHEUS.memory_mib + f.CONFIG_RELOADER.memory_mib),
+                            observability.prometheus.replicas),
+                   f.Placed("alertmanager", f.Pod(f.ALERTMANAGER.cpu_millicores + f.CONFIG_RELOADER.cpu_millicores,
+                                                  f.ALERTMANAGER.memory_mib + f.CONFIG_RELOADER.memory_mib),
+                            observability.alertmanager_replicas),
+                   f.Placed("prometheus-operator", f.PROMETHEUS_OPERATOR, 1),
+                   f.Placed("grafana", f.Pod(f.GRAFANA.cpu_millicores + f.GRAFANA_SIDECAR.cpu_millicores,
+                                             f.GRAFANA.memory_mib + f.GRAFANA_SIDECAR.memory_mib), 1),
+                   f.Placed("kube-state-metrics", f.KUBE_STATE_METRICS, 1),
+                   f.Placed("node-exporter", f.NODE_EXPORTER, 1, daemonset=True),
+                   f.Placed("fluent-bit", f.FLUENT_BIT, 1, daemonset=True)]
         if self.karpenter is not None:
             placed.append(f.Placed("karpenter", f.KARPENTER_CONTROLLER, self.karpenter.replicas))
         if self.backup.move_volume_data:
@@ -189,7 +221,7 @@ class PlatformConfig(Model):
     def namespaces(self) -> list[str]:
         """Every namespace the stack creates: the team namespaces and the platform components' own."""
         gpu = [namespaces.GPU] if any(p.gpu for p in self.workload_pools.values()) else []
-        system = [namespaces.EXTERNAL_SECRETS, namespaces.VELERO, *gpu]
+        system = [namespaces.EXTERNAL_SECRETS, namespaces.VELERO, namespaces.MONITORING, *gpu]
         return [*self.tenancy.namespaces, *system]
 
     def pools_of(self, roles: list[str]) -> dict[str, NodePool]:
