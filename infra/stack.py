@@ -7,8 +7,8 @@ import pulumi_aws as aws
 
 from catalog import metrics, namespaces
 from catalog.eks import RELEASES
-from components.backup import Backup, BackupArgs, ScheduleSpec
 from components import alerts
+from components.backup import Backup, BackupArgs, ScheduleSpec
 from components.cluster import Cluster, ClusterArgs
 from components.gpu import Gpu, GpuArgs
 from components.handles import ClusterHandle, PlatformContext

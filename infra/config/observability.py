@@ -45,7 +45,7 @@ class Prometheus(Model):
     def _fits(self) -> Prometheus:
         # Prometheus reads sizes in powers of 1024 (units.Base2Bytes); the WAL and compaction need headroom.
         number, unit = re.match(r"^([0-9]+)([A-Z]+)$", self.retention_size).groups()
-        gib = int(number) * 1024 ** ("B KB MB GB TB PB EB".split().index(unit) - 3)
+        gib = int(number) * 1024 ** (["B", "KB", "MB", "GB", "TB", "PB", "EB"].index(unit) - 3)
         if gib > 0.85 * self.storage_gib:
             raise ValueError(f"retentionSize {self.retention_size} leaves no room on a {self.storage_gib} GiB volume "
                              f"for the WAL and compaction: keep it at most 85 % of storageGiB")
