@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STACK ?= dev
 
-.PHONY: plan test lint bench policy-pack pack-check install lock clean
+.PHONY: plan test lint bench policy-pack pack-check install tools lock clean
 
 $(BIN)/mlp: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,14 @@ install: $(BIN)/mlp
 plan: install
 	$(BIN)/mlp plan $(STACK)
 
+## Tools the tests need beyond PyPI: promtool (Debian's prometheus package) checks and unit-tests alert rules.
+tools:
+	@command -v promtool >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus; }
+
 ## The test suite (pytest, offline, < 1 min).
-test: install
+test: install tools
 	$(BIN)/pytest -q
 
 ## Benchmark (not part of the tests): plan time per stack as a ratio to importing the SDK alone.
