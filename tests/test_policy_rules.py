@@ -165,6 +165,20 @@ CASES: dict[str, Case] = {
         rs, "kubernetes:velero.io/v1:Schedule", "backup-teams").inputs["spec"]["template"].update(
         includedNamespaces=["ml-inference", "ml-jobs"]),
         "namespace ml-training is in no Velero schedule: its objects and volumes are never backed up"),
+    "prometheus-alert-metadata": Case(stack("dev"), lambda rs: pick(
+        rs, "kubernetes:monitoring.coreos.com/v1:PrometheusRule").inputs["spec"]["groups"][0]["rules"][0][
+        "annotations"].pop("runbook_url"), "alert GpuIdle has no runbook_url"),
+    "alertmanager-receiver-secrets": Case(stack("prod"), lambda rs: pick(
+        rs, "kubernetes:monitoring.coreos.com/v1alpha1:AlertmanagerConfig").inputs["spec"]["receivers"].append(
+        {"name": "ops", "webhookConfigs": [{"url": "https://hooks.example.com/T000/B000/XXXX"}]}),
+        "spec.receivers[4].webhookConfigs[0].url holds a receiver credential in plain text"),
+    "k8s-storageclass-encrypted": Case(stack("dev"), lambda rs: pick(
+        rs, "kubernetes:storage.k8s.io/v1:StorageClass").inputs["parameters"].pop("encrypted"),
+        "StorageClass gp3 provisions unencrypted EBS volumes"),
+    "monitoring-volumes-encrypted": Case(stack("prod"), lambda rs: pick(
+        rs, "kubernetes:helm.sh/v3:Release", "observability-stack").inputs["values"]["prometheus"][
+        "prometheusSpec"]["storageSpec"]["volumeClaimTemplate"]["spec"].update(storageClassName="gp2"),
+        "prometheus's volume uses StorageClass gp2, which the stack does not define as encrypted"),
     "iam-no-wildcard-admin": Case(stack("dev"), lambda rs: pick(rs, "aws:iam/rolePolicy:RolePolicy").inputs.update(
         policy='{"Statement": [{"Sid": "Oops", "Effect": "Allow", "Action": "*", "Resource": "*"}]}'),
         "statement 'Oops' allows every action on every resource"),
