@@ -96,22 +96,11 @@ SENTINEL = "sentinel-6f1d2c-not-a-real-token"
 
 
 @pytest.mark.parametrize("stack_name", ["dev", "prod"])
-def test_no_provided_secret_reaches_inputs_or_outputs(stack_name, monkeypatch):
+def test_no_provided_secret_reaches_inputs_or_outputs(stack_name, raw_config, monkeypatch):
+    """A sentinel wherever a provided secret could enter: the environment (tokens, webhook URLs, AWS keys) and
+    secret config the engine hands the program (aws:secretKey, encrypted in the stack file)."""
     for variable in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "SLACK_WEBHOOK_URL", "PAGERDUTY_KEY", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(variable, SENTINEL)
-    recording = offline.run(stack_name)
-    dumped = json.dumps([[r.inputs, r.state] for r in recording.resources], default=str) + json.dumps(
-        recording.outputs, default=str)
-    assert SENTINEL not in dumped
-    assert os.environ["HF_TOKEN"] == SENTINEL
-    assert not [r for r in recording.of_type("kubernetes:core/v1:Secret")
-                if r.inputs.get("data") or r.inputs.get("stringData")], "the stack writes no Secret with data"
-
-
-@pytest.mark.parametrize("stack_name", ["dev", "prod"])
-def test_credentials_in_the_aws_provider_config_stay_with_the_provider(stack_name, raw_config, monkeypatch):
-    """Secret config the engine hands the program (aws:secretKey, encrypted in the stack file) never lands in a
-    resource input or output: the stack's providers take only region and tags."""
     raw = {**raw_config(stack_name), "aws:accessKey": SENTINEL, "aws:secretKey": SENTINEL, "aws:token": SENTINEL}
     # As the engine marks encrypted stack-file values for the program.
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(["aws:accessKey", "aws:secretKey", "aws:token"]))
@@ -119,6 +108,9 @@ def test_credentials_in_the_aws_provider_config_stay_with_the_provider(stack_nam
     dumped = json.dumps([[r.inputs, r.state] for r in recording.resources], default=str) + json.dumps(
         recording.outputs, default=str)
     assert SENTINEL not in dumped
+    assert os.environ["HF_TOKEN"] == SENTINEL
+    assert not [r for r in recording.of_type("kubernetes:core/v1:Secret")
+                if r.inputs.get("data") or r.inputs.get("stringData")], "the stack writes no Secret with data"
 
 
 def test_a_secret_value_in_config_has_nowhere_to_go(raw_config):
