@@ -283,6 +283,30 @@ BAD = {
         _set("ml-platform:nodePools.system.minSize", 1),
         "nodePools.system: 1 x m6i.large give pods 1930m CPU / 7518Mi / 29 pods, and the stack places 2860m / "
         "5220Mi / 22 pods there (largest: karpenter 1x1000m/1024Mi, prometheus 1x510m/2080Mi"),
+    "Prometheus retention in the wrong unit": (
+        _set("ml-platform:observability.prometheus.retention", "15days"),
+        "ml-platform:observability.prometheus.retention: '15days' is not a Prometheus duration like 15d, 4w or "
+        "720h (units ms s m h d w y)"),
+    "Prometheus retention size in Kubernetes units": (
+        _set("ml-platform:observability.prometheus.retentionSize", "20Gi"),
+        "ml-platform:observability.prometheus.retentionSize: '20Gi' is not a Prometheus size like 40GB"),
+    "retention size larger than the volume": (
+        _set("ml-platform:observability.prometheus.retentionSize", "60GB"),
+        "ml-platform:observability.prometheus: retentionSize 60GB leaves no room on a 30 GiB volume"),
+    "receiver with no secret": (
+        _set("ml-platform:observability.receivers.chat.secret", "slack"),
+        "observability.receivers.chat.secret: 'slack' is no ExternalSecret in namespace monitoring "
+        "(secrets.externalSecrets); its URL or key lives in Secrets Manager, never in config"),
+    "receiver key its secret does not have": (
+        _set("ml-platform:observability.receivers.chat.key", "webhook"),
+        "observability.receivers.chat.key: 'webhook' is not a key of ExternalSecret alertmanager-receivers "
+        "(it has slack-webhook-url)"),
+    "alert threshold out of range": (
+        _set("ml-platform:observability.thresholds", {"gpuIdlePercent": 150}),
+        "ml-platform:observability.thresholds.gpuIdlePercent: Input should be less than or equal to 100"),
+    "runbook URL that is not a URL": (
+        _set("ml-platform:observability.runbooksUrl", "docs/runbooks"),
+        "ml-platform:observability.runbooksUrl: 'docs/runbooks' is not an https URL"),
     "recovery window Secrets Manager does not have": (
         _set("ml-platform:secrets.recoveryWindowDays", 3),
         "ml-platform:secrets.recoveryWindowDays: Secrets Manager keeps deleted secrets 7 to 30 days, or 0"),
