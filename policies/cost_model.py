@@ -20,6 +20,8 @@ from catalog.instances import INSTANCES
 from catalog.prices import PriceBook, prices_for
 from policies.support import LAUNCH_TEMPLATE, NODE_GROUP, NODECLASS, NODEPOOL, as_list
 
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
 
 @dataclass(frozen=True)
 class Line:
@@ -53,6 +55,19 @@ class Estimate:
 def gib(size: Any) -> float:
     """A size as a launch template (number) or a Karpenter resource ("500Gi") gives it."""
     return float(str(size).removesuffix("Gi"))
+
+
+def monitoring_volume_gib(values: Mapping[str, Any]) -> float:
+    """The gp3 volumes kube-prometheus-stack claims: each Prometheus and Alertmanager replica's."""
+    total = 0.0
+    for component, spec_key, storage_key in (("prometheus", "prometheusSpec", "storageSpec"),
+                                             ("alertmanager", "alertmanagerSpec", "storage")):
+        spec = (values.get(component) or {}).get(spec_key) or {}
+        claim = ((spec.get(storage_key) or {}).get("volumeClaimTemplate") or {}).get("spec") or {}
+        size = ((claim.get("resources") or {}).get("requests") or {}).get("storage")
+        if size:
+            total += gib(size) * float(spec.get("replicas", 1))
+    return total
 
 
 def _root_volume_gib(block_device_mappings: Sequence[Mapping[str, Any]] | None) -> float:
@@ -163,6 +178,10 @@ def _estimate(resources: Sequence[Any]) -> Estimate:
     keys = by_type.get("aws:kms/key:Key", [])
     if keys:
         est.add(f"KMS keys x{len(keys)}", len(keys) * book.kms_key_month)
+    volumes = sum(monitoring_volume_gib(r.props.get("values") or {}) for r in by_type.get(RELEASE, [])
+                  if r.props.get("chart") == "kube-prometheus-stack")
+    if volumes:
+        est.add(f"monitoring volumes {volumes:,.0f} GiB", volumes * book.ebs_gp3_gb_month)
     secrets = by_type.get("aws:secretsmanager/secret:Secret", [])
     if secrets:
         copies = sum(1 + len(as_list(s.props.get("replicas"))) for s in secrets)

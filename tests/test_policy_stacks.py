@@ -97,6 +97,8 @@ def test_estimate_reflects_the_environments(dev, prod):
     # receivers, Velero's repository password, Grafana's admin password; prod replicates all four).
     assert lines["Secrets Manager secrets x8"].baseline == pytest.approx(8 * 0.4)
     assert {l.item: l for l in dev_est.lines}["Secrets Manager secrets x4"].baseline == pytest.approx(4 * 0.4)
+    # Prometheus and Alertmanager volumes: prod 2 x 100 GiB + 2 x 2 GiB of gp3.
+    assert lines["monitoring volumes 204 GiB"].baseline == pytest.approx(204 * 0.08)
 
 
 def test_mlp_check_passes_the_shipped_stacks(capsys):
