@@ -41,7 +41,6 @@ class GpuArgs:
     cluster: ClusterHandle
     pools: Mapping[str, NodePool]  # the GPU pools
     dcgm_exporter: bool
-    service_monitor: bool  # only once the Prometheus operator's CRDs are installed
 
 
 def device_plugin_values(pools: Mapping[str, NodePool], system_pool: str) -> dict:
@@ -81,11 +80,13 @@ def time_slicing(replicas: int) -> str:
             f"      replicas: {replicas}\n")
 
 
-def dcgm_values(service_monitor: bool) -> dict:
+def dcgm_values() -> dict:
     return {
         "nodeSelector": {GPU_PRESENT_LABEL: "true"},
         "tolerations": [GPU_TAINT.toleration()],
-        "serviceMonitor": {"enabled": service_monitor},
+        # The chart's own ServiceMonitor (on by default) would need the operator's CRDs before this release;
+        # the observability component scrapes the exporter instead (catalog/metrics.py DCGM).
+        "serviceMonitor": {"enabled": False},
     }
 
 
@@ -113,7 +114,7 @@ class Gpu(pulumi.ComponentResource):
         gpu.chart(f"{name}-device-plugin", NVIDIA_DEVICE_PLUGIN,
                   device_plugin_values(args.pools, args.context.system_pool_name))
         if args.dcgm_exporter:
-            gpu.chart(f"{name}-dcgm-exporter", DCGM_EXPORTER, dcgm_values(args.service_monitor))
+            gpu.chart(f"{name}-dcgm-exporter", DCGM_EXPORTER, dcgm_values())
         if any(pool.efa for pool in args.pools.values()):
             gpu.chart(f"{name}-efa-device-plugin", EFA_DEVICE_PLUGIN, efa_values(args.context.region))
 

@@ -89,6 +89,10 @@ def stack_values(args: ObservabilityArgs) -> dict:
                  for kind in ("rule", "serviceMonitor", "podMonitor", "probe", "scrapeConfig")}
     return {
         "crds": {"enabled": False},
+        # EKS runs the control plane: its controller manager, scheduler and etcd have no scrape endpoint,
+        # and kube-proxy's metrics listen on 127.0.0.1. Their *Down alerts would fire forever.
+        **{component: {"enabled": False} for component in ("kubeControllerManager", "kubeScheduler", "kubeEtcd",
+                                                            "kubeProxy")},
         "prometheus": {
             "prometheusSpec": {
                 "replicas": p.replicas, "retention": p.retention, "retentionSize": p.retention_size,

@@ -123,8 +123,6 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
                 cluster=cluster.handle,
                 pools=gpu_pools,
                 dcgm_exporter=cfg.gpu.dcgm_exporter,
-                # No Prometheus operator (and so no ServiceMonitor CRD) in the stack yet.
-                service_monitor=False,
             ),
             opts=on_aws,
         )

@@ -88,7 +88,7 @@ def test_karpenter_controller_role_is_bound_to_its_service_account_and_waited_fo
 def gpu(pools: dict, dcgm: bool = True) -> Gpu:
     return Gpu("gpu", GpuArgs(context=context("eu-west-1"), cluster=cluster(),
                               pools={name: pool(**spec) for name, spec in pools.items()},
-                              dcgm_exporter=dcgm, service_monitor=False))
+                              dcgm_exporter=dcgm))
 
 
 def test_gpu_installs_the_efa_plugin_only_for_efa_pools_from_the_stack_region():

@@ -118,6 +118,9 @@ def test_prometheus_selects_everything_keeps_what_config_says_and_is_ha_in_prod(
     assert values["alertmanager"]["podDisruptionBudget"]["enabled"] is prod
     assert values["crds"] == {"enabled": False}, "CRDs come from prometheus-operator-crds, which Helm upgrades"
     assert spec["nodeSelector"] == {"ml-platform/pool": "system"}
+    # EKS hides these: scraping them would only keep their *Down alerts firing.
+    assert all(values[c] == {"enabled": False} for c in ("kubeControllerManager", "kubeScheduler", "kubeEtcd",
+                                                          "kubeProxy"))
 
 
 def test_alertmanager_routes_critical_to_paging_warnings_to_chat_with_secrets_from_eso(stack):
