@@ -52,3 +52,5 @@ KUBE_PROMETHEUS_STACK = Chart(
 FLUENT_BIT = Chart("fluent-bit", "0.58.1", "https://fluent.github.io/helm-charts",
                    "fluent/helm-charts tag fluent-bit-0.58.1 (22a564dc, 2026-08-17), app 5.1.1 (EKS Pod Identity "
                    "in its AWS credential chain since v4.0.0: src/aws/flb_aws_credentials_http.c)")
+KEDA = Chart("keda", "2.20.2", "https://kedacore.github.io/charts",
+             "kedacore/charts tag v2.20.2 (cbb9bb8c, 2026-07-31), keda/ (app 2.20.2; kedacore/keda v2.20.2 68a5b502)")

@@ -42,3 +42,17 @@ def pool_fit_problem(instance_types: Sequence[str], nodes: int, placed: Sequence
                 f"{per_node_cpu}m / {per_node_mem}Mi and {biggest.name} needs {biggest.pod.cpu_millicores}m / "
                 f"{biggest.pod.memory_mib}Mi more")
     return None
+
+
+# What vLLM needs besides weights and KV cache on each GPU: the CUDA context, activations of the
+# profiling pass, CUDA graphs. An assumption (1.5 GiB), not an upstream figure: docs/serving.md.
+OVERHEAD_GIB_PER_GPU = 1.5
+BYTES_PER_PARAMETER = {"bfloat16": 2.0, "float16": 2.0, "float32": 4.0, "awq": 0.5, "gptq": 0.5, "fp8": 1.0}
+
+
+def model_memory_gib(parameters_b: float, layers: int, kv_heads: int, head_dim: int, weight_bytes: float,
+                     kv_bytes: float, max_model_len: int, gpus: int) -> tuple[float, float, float]:
+    """Weights, KV cache for one sequence of max_model_len, and overhead, in GiB (all GPUs together)."""
+    weights = parameters_b * 1e9 * weight_bytes / 2**30
+    kv_per_token = 2 * layers * kv_heads * head_dim * kv_bytes
+    return weights, kv_per_token * max_model_len / 2**30, OVERHEAD_GIB_PER_GPU * gpus

@@ -80,3 +80,8 @@ KUBE_STATE_METRICS = Pod(50, 128, 512)
 NODE_EXPORTER = Pod(20, 32, 64)
 CONFIG_RELOADER = Pod(10, 32, 64)  # the operator's sidecar in Prometheus and Alertmanager pods
 FLUENT_BIT = Pod(50, 128, 512)
+
+# KEDA 2.20.2 (its chart defaults to 100m/100Mi each; the webhook and metrics server are light).
+KEDA_OPERATOR = Pod(100, 128, 1000)
+KEDA_METRICS_SERVER = Pod(100, 128, 1000)
+KEDA_WEBHOOKS = Pod(50, 64, 512)

@@ -47,8 +47,9 @@ class ReceiverSpec:
     channel: str | None = None
 
 
-def _alert(name: str, expr: str, for_: str, severity: str, summary: str, description: str,
-           runbooks: str) -> dict:
+def alert(name: str, expr: str, for_: str, severity: str, summary: str, description: str,
+          runbooks: str) -> dict:
+    """One alerting rule; its runbook is docs/runbooks/<kebab-case name>.md under `runbooks`."""
     slug = "".join(f"-{c.lower()}" if c.isupper() else c for c in name).lstrip("-")
     return {"alert": name, "expr": expr, "for": for_, "labels": {"severity": severity},
             "annotations": {"summary": summary, "description": description,
@@ -60,40 +61,40 @@ def platform_rules(t: Thresholds, schedules: Sequence[BackupSchedule], runbooks:
     groups = []
     if gpus:
         groups.append({"name": "ml-platform.gpu", "rules": [
-            _alert("GpuIdle", f"DCGM_FI_DEV_GPU_UTIL < {t.gpu_idle_percent}", t.gpu_idle_for, "warning",
+            alert("GpuIdle", f"DCGM_FI_DEV_GPU_UTIL < {t.gpu_idle_percent}", t.gpu_idle_for, "warning",
                    "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} is idle",
                    f"Utilisation {{{{ $value }}}} % (below {t.gpu_idle_percent} % for {t.gpu_idle_for}) "
                    "for pod {{ $labels.namespace }}/{{ $labels.pod }}: the node bills by the hour.", runbooks),
-            _alert("GpuMemoryHigh", "100 * DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE) > "
+            alert("GpuMemoryHigh", "100 * DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE) > "
                    f"{t.gpu_memory_percent}", t.gpu_memory_for, "warning",
                    "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} is nearly out of memory",
                    "Framebuffer {{ $value | humanize }} % used by {{ $labels.namespace }}/{{ $labels.pod }}: "
                    "the next allocation fails with CUDA out of memory.", runbooks),
-            _alert("GpuXidError", "DCGM_FI_DEV_XID_ERRORS > 0 and changes(DCGM_FI_DEV_XID_ERRORS[15m]) > 0", "0m",
+            alert("GpuXidError", "DCGM_FI_DEV_XID_ERRORS > 0 and changes(DCGM_FI_DEV_XID_ERRORS[15m]) > 0", "0m",
                    "warning", "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $value }}",
                    "The driver reported XID error {{ $value }}: look it up in NVIDIA's XID catalog; many need the "
                    "node drained and replaced.", runbooks),
         ]})
     groups.append({"name": "ml-platform.karpenter", "rules": [
-        _alert("KarpenterNodePoolAtLimit",
+        alert("KarpenterNodePoolAtLimit",
                "max by (nodepool, resource_type) (karpenter_nodepools_usage / karpenter_nodepools_limit) >= 0.95 "
                "and on () (sum(karpenter_scheduler_unschedulable_pods_count) > 0)", t.pending_for, "warning",
                "NodePool {{ $labels.nodepool }} is at its {{ $labels.resource_type }} limit with pods pending",
                "Pods wait while NodePool {{ $labels.nodepool }} uses {{ $value | humanizePercentage }} of its "
                "{{ $labels.resource_type }} limit: raise the pool's limits or free capacity.", runbooks),
-        _alert("KarpenterCannotLaunch",
+        alert("KarpenterCannotLaunch",
                'sum by (error) (increase(karpenter_cloudprovider_errors_total{method="Create"}[15m])) > 0',
                "15m", "warning", "Karpenter cannot launch nodes ({{ $labels.error }})",
                "EC2 refused {{ $value | humanize }} launches in 15 minutes with {{ $labels.error }}.", runbooks),
     ]})
     backup_rules = [
-        _alert("VeleroBackupFailed",
+        alert("VeleroBackupFailed",
                'increase(velero_backup_failure_total{schedule!=""}[1h]) > 0 '
                'or increase(velero_backup_partial_failure_total{schedule!=""}[1h]) > 0', "0m", "critical",
                "Velero backup of schedule {{ $labels.schedule }} failed",
                "A backup of schedule {{ $labels.schedule }} failed or partly failed in the last hour.", runbooks)]
     for schedule in schedules:
-        backup_rules.append(_alert(
+        backup_rules.append(alert(
             "VeleroBackupMissing",
             f'time() - velero_backup_last_successful_timestamp{{schedule="{schedule.name}"}} > '
             f"{2 * schedule.interval_seconds}", "30m", "critical",
@@ -102,14 +103,14 @@ def platform_rules(t: Thresholds, schedules: Sequence[BackupSchedule], runbooks:
             f"(the schedule runs every {schedule.interval_seconds // 3600} h).", runbooks))
     groups.append({"name": "ml-platform.backup", "rules": backup_rules})
     groups.append({"name": "ml-platform.secrets", "rules": [
-        _alert("ExternalSecretNotSynced", 'externalsecret_status_condition{condition="Ready",status="False"} == 1',
+        alert("ExternalSecretNotSynced", 'externalsecret_status_condition{condition="Ready",status="False"} == 1',
                t.external_secret_failing_for, "warning",
                "ExternalSecret {{ $labels.namespace }}/{{ $labels.name }} is not synced",
                "ESO cannot write {{ $labels.namespace }}/{{ $labels.name }}: its value is missing from Secrets "
                "Manager, or ESO may not read it.", runbooks),
     ]})
     groups.append({"name": "ml-platform.logs", "rules": [
-        _alert("LogShippingFailing", "increase(fluentbit_output_retries_failed_total[15m]) > 0", "0m", "warning",
+        alert("LogShippingFailing", "increase(fluentbit_output_retries_failed_total[15m]) > 0", "0m", "warning",
                "Fluent Bit on {{ $labels.pod }} dropped log batches",
                "Output {{ $labels.name }} gave up on {{ $value | humanize }} batches in 15 minutes: those "
                "container logs never reach CloudWatch.", runbooks),

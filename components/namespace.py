@@ -40,6 +40,8 @@ class NamespaceArgs:
     within: bool = False  # pods here talk to each other (Grafana to Prometheus, Alertmanager gossip)
     # Policy name -> egress rules beyond the defaults (Prometheus scraping other namespaces and nodes).
     egress: Mapping[str, Sequence[Mapping]] = field(default_factory=dict)
+    # Namespace -> ports its pods may call here (KEDA querying Prometheus).
+    ingress_from: Mapping[str, Sequence[int]] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
 
@@ -138,6 +140,10 @@ def network_policies(args: NamespaceArgs, api_server_cidrs: Sequence[str]) -> di
         policies["allow-within-namespace"] = {**everything, "policyTypes": ["Ingress", "Egress"],
                                               "ingress": [{"from": [{"podSelector": {}}]}],
                                               "egress": [{"to": [{"podSelector": {}}]}]}
+    for source, ports in args.ingress_from.items():
+        policies[f"allow-from-{source}"] = {**everything, "policyTypes": ["Ingress"], "ingress": [{
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": source}}}],
+            "ports": [{"protocol": "TCP", "port": port} for port in ports]}]}
     for name, rules in args.egress.items():
         policies[name] = {**everything, "policyTypes": ["Egress"], "egress": [dict(r) for r in rules]}
     if args.scraped_ports:

@@ -37,6 +37,8 @@ from components.secrets import SecretsHandle, generated_credential, provided_sec
 NAMESPACE = namespaces.MONITORING
 API = "monitoring.coreos.com/v1"
 ALERTMANAGER_CONFIG = "platform"
+PROMETHEUS_PORT = 9090  # the kube-prometheus-stack-prometheus Service
+PROMETHEUS_URL = f"http://kube-prometheus-stack-prometheus.{NAMESPACE}.svc:{PROMETHEUS_PORT}"
 OPERATOR_WEBHOOK_PORT = 10250  # prometheusOperator.tls.internalPort: the API server calls its admission webhook
 # What Prometheus reaches outside its namespace: node exporters (host network) and kubelets on the nodes,
 # CoreDNS in kube-system, the exporters the platform runs.
@@ -70,6 +72,7 @@ class ObservabilityArgs:
     log_retention_days: int
     protect: bool
     storage_class: str = "gp3"
+    prometheus_clients: Sequence[str] = ()  # namespaces that query Prometheus (KEDA)
 
 
 def _placed(system_pool: str, pod: footprints.Pod) -> dict:
@@ -180,9 +183,20 @@ def scrape_egress(exporters: Sequence[Exporter], node_cidr: str) -> list[dict]:
             {"to": [{"ipBlock": {"cidr": node_cidr}}], "ports": [{"protocol": "TCP", "port": p} for p in NODE_PORTS]}]
 
 
+@dataclass(frozen=True)
+class MonitoringHandle:
+    """What a component that adds its own rules, monitors and dashboards needs."""
+
+    crds: pulumi.Resource  # ServiceMonitors wait for these
+    stack: pulumi.Resource  # PrometheusRules wait for this (the operator's webhook validates them)
+    prometheus_url: str
+    runbooks: str
+
+
 class Observability(pulumi.ComponentResource):
     """Monitoring namespace, operator CRDs, kube-prometheus-stack, scrapes, rules, routing, dashboards, logs."""
 
+    handle: MonitoringHandle
     log_group_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None):
@@ -191,7 +205,8 @@ class Observability(pulumi.ComponentResource):
             f"{name}-namespace",
             # node-exporter uses the host network and PID namespace, Fluent Bit reads /var/log on the host.
             NamespaceArgs(NAMESPACE, "privileged", aws_apis=True, api_server_ingress_ports=[OPERATOR_WEBHOOK_PORT],
-                          within=True, egress={"allow-scrape": scrape_egress(args.exporters, args.node_cidr)}),
+                          within=True, egress={"allow-scrape": scrape_egress(args.exporters, args.node_cidr)},
+                          ingress_from={n: [PROMETHEUS_PORT] for n in args.prometheus_clients}),
             args.cluster, parent=self)
         crds = scope.chart(f"{name}-crds", PROMETHEUS_OPERATOR_CRDS, {})
         admin = generated_credential(f"{name}-grafana-admin", args.secrets, scope, remote_key="grafana/admin",
@@ -220,6 +235,7 @@ class Observability(pulumi.ComponentResource):
             "metadata": {"name": ALERTMANAGER_CONFIG, "namespace": NAMESPACE},
             "spec": alerts.alertmanager_config(args.receivers)}, depends_on=[stack])
 
+        self.handle = MonitoringHandle(crds=crds, stack=stack, prometheus_url=PROMETHEUS_URL, runbooks=args.runbooks)
         self.log_group_name = self._logs(name, args, scope)
         self.register_outputs({"log_group_name": self.log_group_name})
 

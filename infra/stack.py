@@ -8,6 +8,7 @@ import pulumi_aws as aws
 from catalog import metrics, namespaces
 from catalog.eks import RELEASES
 from components import alerts
+from components.autoscaling import Autoscaling, AutoscalingArgs
 from components.backup import Backup, BackupArgs, ScheduleSpec
 from components.cluster import Cluster, ClusterArgs
 from components.gpu import Gpu, GpuArgs
@@ -18,6 +19,8 @@ from components.network import DeployerLink, Network, NetworkArgs
 from components.node_pools import NodePools, NodePoolsArgs
 from components.observability import Observability, ObservabilityArgs, PrometheusSpec
 from components.secrets import Secrets, SecretsArgs, SecretsHandle, SyncedSecret
+from components.serving import ModelServer, Serving, ServingArgs
+from components.serving import Wake as ServingWake
 from components.tenancy import TeamNamespaceSpec, TeamSpec, Tenancy, TenancyArgs, quota_hard
 from infra.config import PlatformConfig
 
@@ -129,6 +132,12 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
 
     observability = observability_args(cfg, context, cluster.handle, store.handle, dcgm=bool(gpu_pools))
     monitoring = Observability("observability", observability, opts=on_aws)
+    if cfg.serving.models:
+        keda = Autoscaling("autoscaling", AutoscalingArgs(context=context, cluster=cluster.handle), opts=on_aws)
+        Serving("serving", ServingArgs(
+            context=context, cluster=cluster.handle, monitoring=monitoring.handle, autoscaler=keda.release,
+            namespace=cfg.serving.namespace, namespace_output=tenancy.namespace_outputs[cfg.serving.namespace],
+            models=model_servers(cfg)), opts=on_aws)
 
     return {
         "clusterName": cluster.name,
@@ -187,4 +196,22 @@ def observability_args(cfg: PlatformConfig, context: PlatformContext, cluster: C
         thresholds=alerts.Thresholds(**o.thresholds.model_dump()),
         backup_schedules=[alerts.BackupSchedule(name, s.interval_seconds) for name, s in cfg.backup.schedules.items()],
         runbooks=o.runbooks_url, exporters=exporters, gpus=dcgm and cfg.gpu.dcgm_exporter,
-        node_cidr=str(cfg.network.cidr), log_retention_days=o.logs.retention_days, protect=cfg.protect_stateful)
+        node_cidr=str(cfg.network.cidr), log_retention_days=o.logs.retention_days, protect=cfg.protect_stateful,
+        prometheus_clients=[namespaces.KEDA] if cfg.serving.models else [])
+
+
+def model_servers(cfg: PlatformConfig) -> list[ModelServer]:
+    servers = []
+    for name, m in cfg.serving.models.items():
+        wake = m.autoscaling.wake
+        servers.append(ModelServer(
+            name=name, model=m.model, served_name=m.served_name or name, image=m.image, pool=m.pool, gpus=m.gpus,
+            max_model_len=m.max_model_len, gpu_memory_utilization=m.gpu_memory_utilization, dtype=m.dtype,
+            quantization=m.quantization, min_replicas=m.replicas.min, max_replicas=m.replicas.max, cpu=m.cpu,
+            memory=m.memory, cache_gib=m.cache_gib, extra_args=m.extra_args, clients=m.clients,
+            hub_token_secret=m.hub_token_secret, api_key_secret=m.api_key_secret,
+            queue_per_replica=m.autoscaling.queue_per_replica, activation_queue=m.autoscaling.activation_queue,
+            cooldown_seconds=m.autoscaling.cooldown_seconds,
+            wake=ServingWake(wake.start, wake.end, wake.timezone) if wake else None,
+            slo_latency_seconds=m.slo.p95_latency_seconds, slo_ttft_seconds=m.slo.p95_ttft_seconds))
+    return servers

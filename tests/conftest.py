@@ -38,6 +38,8 @@ def _managed_pools(config: dict[str, Any]) -> None:
         pools[name] = {**pool, "provisioner": "managed", "instanceTypes": types_, "capacityTypes": ["on-demand"],
                        "minSize": 1, "maxSize": 2}
     del config["ml-platform:karpenter"]
+    # Two fixed GPU nodes hold one replica and its rollout surge.
+    config["ml-platform:serving"]["models"]["qwen-1-5b"]["replicas"] = {"min": 1, "max": 1}
 
 
 @pytest.fixture(scope="session")

@@ -257,7 +257,7 @@ BAD = {
     "ExternalSecret into a namespace nobody creates": (
         _set("ml-platform:secrets.externalSecrets.hub-token.namespace", "serving"),
         "secrets.externalSecrets.hub-token.namespace: 'serving' is no namespace the stack creates (ml-training, "
-        "ml-inference, ml-jobs, external-secrets, velero, monitoring, gpu)"),
+        "ml-inference, ml-jobs, external-secrets, velero, monitoring, gpu, keda)"),
     "secret key outside the stack's prefix": (
         _set("ml-platform:secrets.externalSecrets.hub-token.remoteKey", "../prod/hub-token"),
         "ml-platform:secrets.externalSecrets.hub-token.remoteKey: '../prod/hub-token' must be a relative key like "
@@ -281,8 +281,8 @@ BAD = {
         "backup.moveVolumeData must be true with drRegion us-west-2: EBS snapshots stay in us-east-1"),
     "system pool too small for what runs on it": (
         _set("ml-platform:nodePools.system.minSize", 1),
-        "nodePools.system: 1 x m6i.large give pods 1930m CPU / 7518Mi / 29 pods, and the stack places 2860m / "
-        "5220Mi / 22 pods there (largest: karpenter 1x1000m/1024Mi, prometheus 1x510m/2080Mi"),
+        "nodePools.system: 1 x m6i.large give pods 1930m CPU / 7518Mi / 29 pods, and the stack places 3110m / "
+        "5540Mi / 25 pods there (largest: karpenter 1x1000m/1024Mi, prometheus 1x510m/2080Mi"),
     "Prometheus retention in the wrong unit": (
         _set("ml-platform:observability.prometheus.retention", "15days"),
         "ml-platform:observability.prometheus.retention: '15days' is not a Prometheus duration like 15d, 4w or "

@@ -24,6 +24,7 @@ KINDS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "prometheus-operator-0.93.1/servicemonitor.json",
     ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheus-operator-0.93.1/prometheusrule.json",
     ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"): "prometheus-operator-0.93.1/alertmanagerconfig.json",
+    ("keda.sh/v1alpha1", "ScaledObject"): "keda-2.20.2/scaledobject.json",
     ("velero.io/v1", "Schedule"): f"velero-{VELERO_APP_VERSION}/schedule.json",
     ("snapshot.storage.k8s.io/v1", "VolumeSnapshotClass"): "external-snapshotter-{snapshotter}/volumesnapshotclass.json",
 }

@@ -90,7 +90,8 @@ def test_a_missing_backup_alert_watches_each_schedule_at_twice_its_interval(prod
 
 def test_the_platform_s_exporters_are_scraped_where_they_run(stack):
     monitors = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in
-                stack.of_type("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")}
+                stack.of_type("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")
+                if r.inputs["metadata"]["namespace"] == "monitoring"}
     assert set(monitors) == {"karpenter", "velero", "external-secrets", "dcgm-exporter", "fluent-bit"}
     assert monitors["velero"]["namespaceSelector"] == {"matchNames": ["velero"]}
     assert monitors["velero"]["endpoints"][0]["port"] == "http-monitoring"

@@ -94,8 +94,9 @@ def test_estimate_reflects_the_environments(dev, prod):
     # prod training ceiling: 160 GPUs of p4de (8 per node) at on-demand, plus 1000 GiB gp3 per node
     assert lines["Karpenter pool training"].ceiling == pytest.approx(20 * (27.44705 * 730 + 1000 * 0.08))
     # Each Secrets Manager secret costs a month's fee, and each of its replicas another (hub token, alert
-    # receivers, Velero's repository password, Grafana's admin password; prod replicates all four).
-    assert lines["Secrets Manager secrets x8"].baseline == pytest.approx(8 * 0.4)
+    # receivers, Velero's repository password, Grafana's admin password, and in prod the model's API key;
+    # prod replicates all five).
+    assert lines["Secrets Manager secrets x10"].baseline == pytest.approx(10 * 0.4)
     assert {l.item: l for l in dev_est.lines}["Secrets Manager secrets x4"].baseline == pytest.approx(4 * 0.4)
     # Prometheus and Alertmanager volumes: prod 2 x 100 GiB + 2 x 2 GiB of gp3.
     assert lines["monitoring volumes 204 GiB"].baseline == pytest.approx(204 * 0.08)

@@ -17,6 +17,8 @@ from infra.config.cluster import Cluster
 from infra.config.network import Network, Tags
 from infra.config.observability import Observability
 from infra.config.secrets import Secrets
+from infra.config.serving import Serving
+from infra.config.serving_fit import serving_problem
 from infra.config.tenancy import Tenancy
 
 POOL_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$")
@@ -60,6 +62,7 @@ class PlatformConfig(Model):
     secrets: Secrets = Field(default_factory=Secrets, description="External Secrets Operator and what it syncs.")
     backup: Backup = Field(default_factory=Backup, description="Velero schedules, volume data and its bucket.")
     observability: Observability = Field(description="Prometheus, alerts and their receivers, container logs.")
+    serving: Serving = Field(default_factory=Serving, description="vLLM model servers on the inference pools.")
     dr_region: str | None = Field(
         None, description="Disaster-recovery region (prod): secrets and backups are replicated there, each with "
                           "their own key.")
@@ -102,6 +105,10 @@ class PlatformConfig(Model):
         self._check_secrets()
         self._check_backup()
         self._check_receivers()
+        problem = serving_problem(self.serving, self.workload_pools, list(self.tenancy.namespaces),
+                                  self.secrets.external_secrets, self.backup.move_volume_data)
+        if problem:
+            raise ValueError(problem)
         self._check_system_pool()
         deployer = self.cluster.deployer
         if deployer is not None:
@@ -213,6 +220,10 @@ class PlatformConfig(Model):
                    f.Placed("fluent-bit", f.FLUENT_BIT, 1, daemonset=True)]
         if self.karpenter is not None:
             placed.append(f.Placed("karpenter", f.KARPENTER_CONTROLLER, self.karpenter.replicas))
+        if self.serving.models:
+            placed += [f.Placed("keda-operator", f.KEDA_OPERATOR, 1),
+                       f.Placed("keda-metrics-apiserver", f.KEDA_METRICS_SERVER, 1),
+                       f.Placed("keda-admission-webhooks", f.KEDA_WEBHOOKS, 1)]
         if self.backup.move_volume_data:
             placed.append(f.Placed("velero-node-agent", f.VELERO_NODE_AGENT, 1, daemonset=True))
         return placed
@@ -221,7 +232,8 @@ class PlatformConfig(Model):
     def namespaces(self) -> list[str]:
         """Every namespace the stack creates: the team namespaces and the platform components' own."""
         gpu = [namespaces.GPU] if any(p.gpu for p in self.workload_pools.values()) else []
-        system = [namespaces.EXTERNAL_SECRETS, namespaces.VELERO, namespaces.MONITORING, *gpu]
+        keda = [namespaces.KEDA] if self.serving.models else []
+        system = [namespaces.EXTERNAL_SECRETS, namespaces.VELERO, namespaces.MONITORING, *gpu, *keda]
         return [*self.tenancy.namespaces, *system]
 
     def pools_of(self, roles: list[str]) -> dict[str, NodePool]:
