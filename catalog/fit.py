@@ -29,6 +29,11 @@ def pool_fit_problem(instance_types: Sequence[str], nodes: int, placed: Sequence
     mem = per_node_mem * nodes + sum(p.pod.memory_mib * p.replicas for p in shared)
     biggest = max(shared, key=lambda p: (p.pod.cpu_millicores, p.pod.memory_mib), default=None)
     pods = len(daemons) * nodes + sum(p.replicas for p in shared)
+    if biggest and (per_node_cpu + biggest.pod.cpu_millicores > node.cpu_millicores
+                    or per_node_mem + biggest.pod.memory_mib > node.memory_mib):
+        return (f"one {instance_type} gives pods {node.cpu_millicores}m CPU / {node.memory_mib}Mi; its DaemonSets take "
+                f"{per_node_cpu}m / {per_node_mem}Mi and {biggest.name} needs {biggest.pod.cpu_millicores}m / "
+                f"{biggest.pod.memory_mib}Mi more")
     if cpu > node.cpu_millicores * nodes or mem > node.memory_mib * nodes or pods > node.pods * nodes:
         heaviest = sorted(placed, key=lambda p: -p.pod.cpu_millicores * (nodes if p.daemonset else p.replicas))[:4]
         detail = ", ".join(f"{p.name} {p.replicas}x{p.pod.cpu_millicores}m/{p.pod.memory_mib}Mi"
@@ -36,11 +41,6 @@ def pool_fit_problem(instance_types: Sequence[str], nodes: int, placed: Sequence
         return (f"{nodes} x {instance_type} give pods {node.cpu_millicores * nodes}m CPU / "
                 f"{node.memory_mib * nodes}Mi / {node.pods * nodes} pods, and the stack places {cpu}m / {mem}Mi / "
                 f"{pods} pods there (largest: {detail})")
-    if biggest and (per_node_cpu + biggest.pod.cpu_millicores > node.cpu_millicores
-                    or per_node_mem + biggest.pod.memory_mib > node.memory_mib):
-        return (f"one {instance_type} gives pods {node.cpu_millicores}m CPU / {node.memory_mib}Mi; its DaemonSets take "
-                f"{per_node_cpu}m / {per_node_mem}Mi and {biggest.name} needs {biggest.pod.cpu_millicores}m / "
-                f"{biggest.pod.memory_mib}Mi more")
     return None
 
 

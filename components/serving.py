@@ -198,12 +198,12 @@ def serving_rules(models: Sequence[ModelServer], namespace: str, runbooks: str) 
                          f"kube_deployment_spec_replicas{{{where}}} > 0", "1m", "critical",
                          f"Model {m.name} has no ready replica", f"{m.name} is meant to run and serves nobody.",
                          runbooks),
-            alerts.alert("ModelLatencyHigh", f"{p95('vllm:e2e_request_latency_seconds')} > {m.slo_latency_seconds}",
-                         "5m", "warning", f"Model {m.name}: p95 latency above {m.slo_latency_seconds} s",
+            alerts.alert("ModelLatencyHigh", f"{p95('vllm:e2e_request_latency_seconds')} > {m.slo_latency_seconds:g}",
+                         "5m", "warning", f"Model {m.name}: p95 latency above {m.slo_latency_seconds:g} s",
                          "p95 end-to-end latency is {{ $value | humanizeDuration }}.", runbooks),
             alerts.alert("ModelTimeToFirstTokenHigh",
-                         f"{p95('vllm:time_to_first_token_seconds')} > {m.slo_ttft_seconds}", "5m", "warning",
-                         f"Model {m.name}: p95 time to first token above {m.slo_ttft_seconds} s",
+                         f"{p95('vllm:time_to_first_token_seconds')} > {m.slo_ttft_seconds:g}", "5m", "warning",
+                         f"Model {m.name}: p95 time to first token above {m.slo_ttft_seconds:g} s",
                          "p95 time to first token is {{ $value | humanizeDuration }}.", runbooks),
             alerts.alert("ModelQueueAtMaxReplicas", f"sum(vllm:num_requests_waiting{{{model}}}) > "
                          f"{m.queue_per_replica * m.max_replicas} and on () kube_deployment_status_replicas"

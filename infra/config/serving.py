@@ -91,7 +91,7 @@ class ServedModel(Model):
                                          "`token`, for gated models; none for open ones.")
     api_key_secret: str | None = Field(None, description="ExternalSecret with key `api-key` that clients "
                                        "must send; none: the endpoint is open inside the cluster.")
-    cache_gib: int = Field(40, ge=1, description="Node-local model cache per replica (emptyDir on the root "
+    cache_gib: int = Field(40, alias="cacheGiB", ge=1, description="Node-local model cache per replica (emptyDir on the root "
                            "volume), GiB.")
     extra_args: list[str] = Field(default_factory=list, description="More vLLM engine flags, e.g. --enforce-eager.")
     clients: list[str] = Field(default_factory=list, description="Team namespaces that may call it (its own "
