@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+import os
 from typing import Any
 
 import pytest
@@ -12,15 +14,38 @@ from infra import offline
 from infra.config.stack_file import read_stack_config
 from infra.offline import Recording, Resource
 
+# A provided secret could enter through the environment (tokens, webhook URLs, AWS keys) or secret config
+# the engine hands the program: the stacks every test reads are recorded with a sentinel in each place
+# (tests/test_secrets.py asserts it reaches no input or output).
+SENTINEL = "sentinel-6f1d2c-not-a-real-token"
+SENTINEL_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "SLACK_WEBHOOK_URL", "PAGERDUTY_KEY", "AWS_SECRET_ACCESS_KEY")
+SENTINEL_CONFIG = ("aws:accessKey", "aws:secretKey", "aws:token")
+
+
+def run_with_sentinels(stack: str) -> Recording:
+    saved = {k: os.environ.get(k) for k in (*SENTINEL_ENV, "PULUMI_CONFIG_SECRET_KEYS")}
+    os.environ.update({k: SENTINEL for k in SENTINEL_ENV})
+    # As the engine marks encrypted stack-file values for the program.
+    os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(list(SENTINEL_CONFIG))
+    try:
+        raw = {**read_stack_config(stack), **{k: SENTINEL for k in SENTINEL_CONFIG}}
+        return offline.run(stack, raw=raw)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
 
 @pytest.fixture(scope="session")
 def dev() -> Recording:
-    return offline.run("dev")
+    return run_with_sentinels("dev")
 
 
 @pytest.fixture(scope="session")
 def prod() -> Recording:
-    return offline.run("prod")
+    return run_with_sentinels("prod")
 
 
 def run_variant(root, name: str, base: str, mutate) -> Recording:
