@@ -179,6 +179,14 @@ CASES: dict[str, Case] = {
         rs, "kubernetes:helm.sh/v3:Release", "observability-stack").inputs["values"]["prometheus"][
         "prometheusSpec"]["storageSpec"]["volumeClaimTemplate"]["spec"].update(storageClassName="gp2"),
         "prometheus's volume uses StorageClass gp2, which the stack does not define as encrypted"),
+    "k8s-gpu-request-equals-limit": Case(workload, lambda rs: container(rs)["resources"]["requests"].update(
+        {"nvidia.com/gpu": "2"}), "container vllm requests 2 and limits 1 nvidia.com/gpu: set both, equal"),
+    "k8s-gpu-server-network-policy": Case(stack("prod"), lambda rs: rs.remove(pick(
+        rs, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "serving-llama-3-1-8b")),
+        "GPU server ml-inference/llama-3-1-8b has no NetworkPolicy of its own admitting its callers"),
+    "keda-max-within-pool": Case(stack("dev"), lambda rs: pick(
+        rs, "kubernetes:keda.sh/v1alpha1:ScaledObject").inputs["spec"].update(maxReplicaCount=40),
+        "ScaledObject qwen-1-5b may run 40 replicas of 1 GPUs (40), more than pool inference holds (16)"),
     "iam-no-wildcard-admin": Case(stack("dev"), lambda rs: pick(rs, "aws:iam/rolePolicy:RolePolicy").inputs.update(
         policy='{"Statement": [{"Sid": "Oops", "Effect": "Allow", "Action": "*", "Resource": "*"}]}'),
         "statement 'Oops' allows every action on every resource"),
