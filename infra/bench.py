@@ -30,7 +30,7 @@ import yaml
 from infra.config.stack_file import ROOT, read_stack_config
 
 PROJECT_PACKAGES = ("catalog", "components", "infra", "policies")
-TARGETS = {"dev": 1.2, "prod": 1.2, "generated": 1.5}
+TARGETS = {"dev": 1.2, "prod": 1.2, "generated": 1.5, "models": 1.5}
 FLAT = 0.25  # the marginal cost per resource may change by this much from the first N/2 pools to the next
 
 # Run once untimed: which third-party modules the plan loads (the floor imports them), how many
@@ -68,6 +68,25 @@ def generated_stack(directory: Path, extra_pools: int, name: str = "generated") 
                                    "maxSize": 2}
     (directory / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))
     return Case(name, name, directory, ROOT / "policies" / "config.prod.json")
+
+
+def models_stack(directory: Path, models: int, name: str) -> Case:
+    """prod plus `models` small served models on a pool of their own, under prod's pack config with caps raised
+    for that pool (the benchmark times planning, not whether such a stack is wise)."""
+    config = read_stack_config("prod", ROOT)
+    config["ml-platform:nodePools"]["bench"] = {"role": "inference", "provisioner": "karpenter",
+                                                "instanceTypes": ["g5.xlarge"], "maxSize": 2 * models}
+    served = config["ml-platform:serving"]["models"]
+    for i in range(models):
+        served[f"bench-{i:03d}"] = {"model": "Qwen/Qwen2.5-0.5B-Instruct", "pool": "bench", "cpu": "1",
+                                    "memory": "4Gi", "replicas": {"min": 1, "max": 1}}
+    (directory / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))
+    pack = json.loads((ROOT / "policies" / "config.prod.json").read_text())
+    pack["cost-max-gpus"]["maxGpus"] += 2 * models
+    pack["cost-max-pool-size"]["maxNodes"] = max(pack["cost-max-pool-size"]["maxNodes"], 2 * models)
+    pack["cost-monthly-budget"]["monthlyBudgetUsd"] *= 10
+    (directory / f"config.{name}.json").write_text(json.dumps(pack))
+    return Case(name, name, directory, directory / f"config.{name}.json")
 
 
 @dataclass(frozen=True)
@@ -112,13 +131,15 @@ def measure(case: Case, runs: int) -> dict:
             "plan_mib": max(a.peak_mib for a, _ in pairs), "floor_mib": max(b.peak_mib for _, b in pairs)}
 
 
-def main(runs: int, extra_pools: int) -> int:
+def main(runs: int, extra_pools: int, models: int = 100) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         cases = [Case("dev", "dev", ROOT), Case("prod", "prod", ROOT),
-                 generated_stack(Path(tmp), extra_pools // 2, "half"), generated_stack(Path(tmp), extra_pools)]
+                 generated_stack(Path(tmp), extra_pools // 2, "half"), generated_stack(Path(tmp), extra_pools),
+                 models_stack(Path(tmp), models // 2, "models-half"), models_stack(Path(tmp), models, "models")]
         results = {case.name: measure(case, runs) for case in cases}
     print(f"mlp plan vs importing its SDK modules alone: medians of {runs} paired runs; "
-          f"generated = prod + {extra_pools} pools, half = prod + {extra_pools // 2}")
+          f"generated = prod + {extra_pools} pools, half = prod + {extra_pools // 2}; "
+          f"models = prod + {models} served models, models-half = prod + {models // 2}")
     print("CPU seconds (user + system) of each whole process; wall ratio for reference")
     print(f"{'stack':<10} {'resources':>9} {'plan s':>7} {'floor s':>7} {'ratio':>6} {'target':>6} "
           f"{'wall':>6} {'plan MiB':>8} {'floor MiB':>9}")
@@ -137,6 +158,13 @@ def main(runs: int, extra_pools: int) -> int:
           f"{1000 * _marginal(results['half'], results['generated'], 'above_s'):.2f} (noisy on a shared machine)")
     if abs(second - first) > FLAT * first:
         missed.append(f"the work per resource goes from {first:,.0f} to {second:,.0f} calls as the stack grows")
+    by_model = [(results[b]["calls"] - results[a]["calls"]) / (results[b]["resources"] - results[a]["resources"])
+                for a, b in (("prod", "models-half"), ("models-half", "models"))]
+    print(f"Python calls per added resource with served models: prod -> models-half {by_model[0]:,.0f}, "
+          f"models-half -> models {by_model[1]:,.0f} (flat: within +-{FLAT:.0%})")
+    if abs(by_model[1] - by_model[0]) > FLAT * by_model[0]:
+        missed.append(f"the work per resource goes from {by_model[0]:,.0f} to {by_model[1]:,.0f} calls as models "
+                      f"are added")
     for line in missed:
         print(f"missed: {line}")
     return 1 if missed else 0

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         return prices.main(args.regions, args.out)
     if args.command == "bench":
         from infra import bench
-        return bench.main(args.runs, args.extra_pools)
+        return bench.main(args.runs, args.extra_pools, args.models)
     return _plan(args)
 
 
@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="plan time per stack as a ratio to importing the SDK alone")
     bench.add_argument("--runs", type=int, default=5, help="paired runs per stack (median reported)")
     bench.add_argument("--extra-pools", type=int, default=150, help="pools added to prod for the generated stack")
+    bench.add_argument("--models", type=int, default=100, help="served models added to prod for the models stack")
     return parser
 
 
