@@ -54,3 +54,6 @@ FLUENT_BIT = Chart("fluent-bit", "0.58.1", "https://fluent.github.io/helm-charts
                    "in its AWS credential chain since v4.0.0: src/aws/flb_aws_credentials_http.c)")
 KEDA = Chart("keda", "2.20.2", "https://kedacore.github.io/charts",
              "kedacore/charts tag v2.20.2 (cbb9bb8c, 2026-07-31), keda/ (app 2.20.2; kedacore/keda v2.20.2 68a5b502)")
+PUSHGATEWAY = Chart("prometheus-pushgateway", "3.8.0", "https://prometheus-community.github.io/helm-charts",
+                    "prometheus-community/helm-charts tag prometheus-pushgateway-3.8.0 (4fa56e1c, 2026-08-07), "
+                    "app v1.11.3")

@@ -32,3 +32,7 @@ VELERO = Exporter("velero", namespaces.VELERO, "velero", "http-monitoring", 8085
 EXTERNAL_SECRETS = Exporter("external-secrets", namespaces.EXTERNAL_SECRETS, "external-secrets", "metrics", 8080)
 DCGM = Exporter("dcgm-exporter", namespaces.GPU, "dcgm-exporter", "metrics", 9400)
 FLUENT_BIT = Exporter("fluent-bit", namespaces.MONITORING, "fluent-bit", "http", 2020, "/api/v2/metrics/prometheus")
+
+# Where the monitoring stack listens for the platform's own callers.
+PROMETHEUS_PORT = 9090  # kube-prometheus-stack-prometheus: KEDA's Prometheus scaler queries it
+PUSHGATEWAY_PORT = 9091  # prometheus-pushgateway: evaluation jobs push their scores

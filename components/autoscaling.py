@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from catalog import footprints, namespaces
+from catalog import footprints, metrics, namespaces
 from catalog.charts import KEDA
 from catalog.scheduling import CRITICAL_ADDONS_TOLERATION, POOL_LABEL
 from components.handles import ClusterHandle, PlatformContext
@@ -20,7 +20,6 @@ from components.namespace import NamespaceArgs, platform_namespace
 NAMESPACE = namespaces.KEDA
 METRICS_API_PORT = 6443  # service.portHttpsTarget
 WEBHOOK_PORT = 9443  # webhooks.port default in the templates
-PROMETHEUS_PORT = 9090
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ def helm_values(system_pool: str) -> dict:
 
 def to_prometheus() -> list[dict]:
     return [{"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespaces.MONITORING}}}],
-             "ports": [{"protocol": "TCP", "port": PROMETHEUS_PORT}]}]
+             "ports": [{"protocol": "TCP", "port": metrics.PROMETHEUS_PORT}]}]
 
 
 class Autoscaling(pulumi.ComponentResource):

@@ -15,14 +15,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from catalog import footprints, namespaces
+from catalog import footprints, metrics, namespaces
 from catalog.charts import FLUENT_BIT, KUBE_PROMETHEUS_STACK, PROMETHEUS_OPERATOR_CRDS
 from catalog.metrics import FLUENT_BIT as FLUENT_BIT_METRICS
 from catalog.metrics import Exporter
@@ -37,8 +37,7 @@ from components.secrets import SecretsHandle, generated_credential, provided_sec
 NAMESPACE = namespaces.MONITORING
 API = "monitoring.coreos.com/v1"
 ALERTMANAGER_CONFIG = "platform"
-PROMETHEUS_PORT = 9090  # the kube-prometheus-stack-prometheus Service
-PROMETHEUS_URL = f"http://kube-prometheus-stack-prometheus.{NAMESPACE}.svc:{PROMETHEUS_PORT}"
+PROMETHEUS_URL = f"http://kube-prometheus-stack-prometheus.{NAMESPACE}.svc:{metrics.PROMETHEUS_PORT}"
 OPERATOR_WEBHOOK_PORT = 10250  # prometheusOperator.tls.internalPort: the API server calls its admission webhook
 # What Prometheus reaches outside its namespace: node exporters (host network) and kubelets on the nodes,
 # CoreDNS in kube-system, the exporters the platform runs.
@@ -72,7 +71,8 @@ class ObservabilityArgs:
     log_retention_days: int
     protect: bool
     storage_class: str = "gp3"
-    prometheus_clients: Sequence[str] = ()  # namespaces that query Prometheus (KEDA)
+    # Namespace -> ports it may call in `monitoring`: KEDA queries Prometheus, evaluation jobs push scores.
+    ingress_from: Mapping[str, Sequence[int]] = field(default_factory=dict)
 
 
 def _placed(system_pool: str, pod: footprints.Pod) -> dict:
@@ -206,7 +206,7 @@ class Observability(pulumi.ComponentResource):
             # node-exporter uses the host network and PID namespace, Fluent Bit reads /var/log on the host.
             NamespaceArgs(NAMESPACE, "privileged", aws_apis=True, api_server_ingress_ports=[OPERATOR_WEBHOOK_PORT],
                           within=True, egress={"allow-scrape": scrape_egress(args.exporters, args.node_cidr)},
-                          ingress_from={n: [PROMETHEUS_PORT] for n in args.prometheus_clients}),
+                          ingress_from=args.ingress_from),
             args.cluster, parent=self)
         crds = scope.chart(f"{name}-crds", PROMETHEUS_OPERATOR_CRDS, {})
         admin = generated_credential(f"{name}-grafana-admin", args.secrets, scope, remote_key="grafana/admin",

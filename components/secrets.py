@@ -56,6 +56,8 @@ class SecretsArgs:
     # Namespaces platform components create (velero, monitoring): the store admits them, and their
     # components create the ExternalSecrets there (their namespace exists only inside that component).
     platform_namespaces: Sequence[str] = ()
+    # Team namespaces other components sync copies into (evaluation jobs use their model's API key).
+    copy_namespaces: Sequence[str] = ()
     dr_region: str | None = None
     dr_provider: aws.Provider | None = None
 
@@ -180,7 +182,8 @@ class Secrets(pulumi.ComponentResource):
                               depends_on=reader.grants)
         store = scope.custom_resource(f"{name}-store",
                               cluster_secret_store(context.region, [*(s.namespace for s in args.synced),
-                                                                    *args.platform_namespaces]),
+                                                                    *args.platform_namespaces,
+                                                                    *args.copy_namespaces]),
                               depends_on=[release])
         self.handle = SecretsHandle(
             prefix=secret_prefix, key_arn=key.arn,

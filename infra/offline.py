@@ -126,6 +126,8 @@ class MockCloud(pulumi.runtime.Mocks):
         elif token == "aws:s3/bucket:Bucket":
             state["bucket"] = state["name"]
             state["arn"] = f"arn:aws:s3:::{state['name']}"
+        elif token == "aws:ecr/repository:Repository":
+            state["repositoryUrl"] = f"{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com/{state['name']}"
         elif token == "aws:sqs/queue:Queue":
             state["url"] = f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT_ID}/{state['name']}"
         return rid, state

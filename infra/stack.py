@@ -11,6 +11,7 @@ from components import alerts
 from components.autoscaling import Autoscaling, AutoscalingArgs
 from components.backup import Backup, BackupArgs, ScheduleSpec
 from components.cluster import Cluster, ClusterArgs
+from components.evaluation import EvaluatedModel, Evaluation, EvaluationArgs
 from components.gpu import Gpu, GpuArgs
 from components.handles import ClusterHandle, PlatformContext
 from components.iam import partition_of
@@ -105,6 +106,7 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
         synced=[SyncedSecret(name, s.namespace, s.remote_key, s.properties, s.refresh_interval)
                 for name, s in secrets.external_secrets.items()],
         namespaces=tenancy.namespace_outputs, platform_namespaces=[namespaces.VELERO, namespaces.MONITORING],
+        copy_namespaces=[cfg.evaluation.namespace] if cfg.evaluation.models else [],
         dr_region=cfg.dr_region, dr_provider=dr_provider),
         opts=on_aws)
     backup = Backup("backup", BackupArgs(
@@ -138,6 +140,17 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
             context=context, cluster=cluster.handle, monitoring=monitoring.handle, autoscaler=keda.release,
             namespace=cfg.serving.namespace, namespace_output=tenancy.namespace_outputs[cfg.serving.namespace],
             models=model_servers(cfg)), opts=on_aws)
+    if cfg.evaluation.models:
+        evaluation = Evaluation("evaluation", EvaluationArgs(
+            context=context, cluster=cluster.handle, secrets=store.handle, monitoring=monitoring.handle,
+            namespace=cfg.evaluation.namespace, namespace_output=tenancy.namespace_outputs[cfg.evaluation.namespace],
+            models=evaluated_models(cfg), image_digest=cfg.evaluation.image_digest,
+            cpu_pool=next(iter(cfg.pools_of(["cpu"]))), results_expire_days=cfg.evaluation.results_expire_days,
+            protect=cfg.protect_stateful), opts=on_aws)
+        evaluation_outputs = {"evaluationRepository": evaluation.repository_url,
+                              "evaluationResultsBucket": evaluation.results_bucket}
+    else:
+        evaluation_outputs = {}
 
     return {
         "clusterName": cluster.name,
@@ -151,6 +164,7 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
         "backupBucket": backup.bucket_name,
         "backupRoleName": backup.role_name,
         "containerLogGroup": monitoring.log_group_name,
+        **evaluation_outputs,
         **({"backupReplicaBucket": backup.replica_bucket_name} if backup.replica_bucket_name else {}),
     }
 
@@ -197,7 +211,8 @@ def observability_args(cfg: PlatformConfig, context: PlatformContext, cluster: C
         backup_schedules=[alerts.BackupSchedule(name, s.interval_seconds) for name, s in cfg.backup.schedules.items()],
         runbooks=o.runbooks_url, exporters=exporters, gpus=dcgm and cfg.gpu.dcgm_exporter,
         node_cidr=str(cfg.network.cidr), log_retention_days=o.logs.retention_days, protect=cfg.protect_stateful,
-        prometheus_clients=[namespaces.KEDA] if cfg.serving.models else [])
+        ingress_from={**({namespaces.KEDA: [metrics.PROMETHEUS_PORT]} if cfg.serving.models else {}),
+                      **({cfg.evaluation.namespace: [metrics.PUSHGATEWAY_PORT]} if cfg.evaluation.models else {})})
 
 
 def model_servers(cfg: PlatformConfig) -> list[ModelServer]:
@@ -208,10 +223,32 @@ def model_servers(cfg: PlatformConfig) -> list[ModelServer]:
             name=name, model=m.model, served_name=m.served_name or name, image=m.image, pool=m.pool, gpus=m.gpus,
             max_model_len=m.max_model_len, gpu_memory_utilization=m.gpu_memory_utilization, dtype=m.dtype,
             quantization=m.quantization, min_replicas=m.replicas.min, max_replicas=m.replicas.max, cpu=m.cpu,
-            memory=m.memory, cache_gib=m.cache_gib, extra_args=m.extra_args, clients=m.clients,
+            memory=m.memory, cache_gib=m.cache_gib, extra_args=m.extra_args,
+            # Its evaluation jobs call it too.
+            clients=[*m.clients, *([cfg.evaluation.namespace] if name in cfg.evaluation.models else [])],
             hub_token_secret=m.hub_token_secret, api_key_secret=m.api_key_secret,
             queue_per_replica=m.autoscaling.queue_per_replica, activation_queue=m.autoscaling.activation_queue,
             cooldown_seconds=m.autoscaling.cooldown_seconds,
             wake=ServingWake(wake.start, wake.end, wake.timezone) if wake else None,
             slo_latency_seconds=m.slo.p95_latency_seconds, slo_ttft_seconds=m.slo.p95_ttft_seconds))
     return servers
+
+
+def evaluated_models(cfg: PlatformConfig) -> list[EvaluatedModel]:
+    found = []
+    for name, e in cfg.evaluation.models.items():
+        served = cfg.serving.models[name]
+
+        def copy(secret: str | None, suffix: str, served_name: str = name) -> SyncedSecret | None:
+            if not secret:
+                return None
+            source = cfg.secrets.external_secrets[secret]
+            return SyncedSecret(f"{served_name}-{suffix}", cfg.evaluation.namespace, source.remote_key,
+                                source.properties, source.refresh_interval)
+        found.append(EvaluatedModel(
+            name=name, model=served.model, serving_namespace=cfg.serving.namespace, tasks=e.tasks, limit=e.limit,
+            few_shot=e.few_shot, schedule=e.schedule, budget_seconds=e.budget_seconds,
+            interval_seconds=e.interval_seconds, floors=e.floors,
+            may_be_at_zero=served.replicas.min == 0, api_key=copy(served.api_key_secret, "api-key"),
+            hub_token=copy(served.hub_token_secret, "hub-token")))
+    return found

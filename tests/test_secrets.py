@@ -69,7 +69,7 @@ def test_external_secrets_sync_into_their_namespace_from_the_store(stack):
     store = stack.named("kubernetes:external-secrets.io/v1:ClusterSecretStore", "secrets-store")
     assert store.inputs["spec"]["provider"] == {"aws": {"service": "SecretsManager", "region": "us-east-1"}}
     assert store.inputs["spec"]["conditions"] == [{"namespaces": sorted(
-        {s.namespace for s in cfg.secrets.external_secrets.values()} | {"velero", "monitoring"})}]
+        {s.namespace for s in cfg.secrets.external_secrets.values()} | {"velero", "monitoring", "ml-jobs"})}]
     for name, secret in cfg.secrets.external_secrets.items():
         if secret.namespace == "monitoring":  # the observability component creates those (test_observability)
             continue

@@ -16,6 +16,7 @@ GOLDEN = Path(__file__).parent / "golden"
 def test_stack_outputs(stack):
     assert set(stack.outputs) == {"clusterName", "clusterEndpoint", "kubeconfig", "oidcProviderArn", "vpcId",
                                   "privateSubnetIds", "publicSubnetIds", "backupBucket", "backupRoleName", "containerLogGroup",
+                                  "evaluationRepository", "evaluationResultsBucket",
                                   *(["backupReplicaBucket"] if stack.stack == "prod" else [])}
     assert stack.outputs["clusterName"] == f"ml-platform-{stack.stack}"
     assert stack.outputs["clusterEndpoint"].startswith("https://")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Annotated
 
 import pulumi
@@ -73,3 +74,10 @@ def cron(value: str) -> str:
         return value
     raise ValueError(f"{value!r} is not a cron schedule: five fields (minute hour day-of-month month day-of-week) "
                      f"like '0 */6 * * *', or one of {', '.join(CRON_DESCRIPTORS)}")
+
+
+def longest_gap_seconds(schedule: str) -> int:
+    """The longest gap between two runs of a cron schedule over a year of runs (alerts wait twice it)."""
+    runs = croniter(schedule, datetime(2026, 1, 1))
+    times = [runs.get_next(float) for _ in range(400)]
+    return int(max(b - a for a, b in zip(times, times[1:], strict=False)))

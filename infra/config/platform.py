@@ -14,6 +14,7 @@ from catalog.zones import zone_id_problem
 from infra.config.backup import Backup
 from infra.config.base import PROJECT
 from infra.config.cluster import Cluster
+from infra.config.evaluation import Evaluation
 from infra.config.network import Network, Tags
 from infra.config.observability import Observability
 from infra.config.secrets import Secrets
@@ -63,6 +64,7 @@ class PlatformConfig(Model):
     backup: Backup = Field(default_factory=Backup, description="Velero schedules, volume data and its bucket.")
     observability: Observability = Field(description="Prometheus, alerts and their receivers, container logs.")
     serving: Serving = Field(default_factory=Serving, description="vLLM model servers on the inference pools.")
+    evaluation: Evaluation = Field(default_factory=Evaluation, description="Scheduled evaluations of served models.")
     dr_region: str | None = Field(
         None, description="Disaster-recovery region (prod): secrets and backups are replicated there, each with "
                           "their own key.")
@@ -109,6 +111,7 @@ class PlatformConfig(Model):
                                   self.secrets.external_secrets, self.backup.move_volume_data)
         if problem:
             raise ValueError(problem)
+        self._check_evaluation()
         self._check_system_pool()
         deployer = self.cluster.deployer
         if deployer is not None:
@@ -173,6 +176,18 @@ class PlatformConfig(Model):
         if self.dr_region and not self.backup.move_volume_data:
             raise ValueError(f"backup.moveVolumeData must be true with drRegion {self.dr_region}: EBS snapshots stay "
                              f"in {self.region}, so without it the DR copies hold no volume data")
+
+    def _check_evaluation(self) -> None:
+        evaluation = self.evaluation
+        if evaluation.models and evaluation.namespace not in self.tenancy.namespaces:
+            raise ValueError(f"evaluation.namespace: {evaluation.namespace!r} is no team namespace "
+                             f"({', '.join(self.tenancy.namespaces)})")
+        for name in evaluation.models:
+            if name not in self.serving.models:
+                raise ValueError(f"evaluation.models.{name}: no served model of that name (serving.models: "
+                                 f"{', '.join(self.serving.models) or 'none'})")
+        if evaluation.models and not self.pools_of(["cpu"]):
+            raise ValueError("evaluation.models: the jobs run on a cpu pool, and nodePools has none")
 
     def _check_receivers(self) -> None:
         for kind, receiver in self.observability.receivers:
