@@ -85,3 +85,4 @@ FLUENT_BIT = Pod(50, 128, 512)
 KEDA_OPERATOR = Pod(100, 128, 1000)
 KEDA_METRICS_SERVER = Pod(100, 128, 1000)
 KEDA_WEBHOOKS = Pod(50, 64, 512)
+PUSHGATEWAY = Pod(20, 32, 128)  # evaluation scores wait here for Prometheus

@@ -20,7 +20,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from catalog import metrics, namespaces
+from catalog import footprints, metrics, namespaces
 from catalog.charts import PUSHGATEWAY
 from catalog.scheduling import CRITICAL_ADDONS_TOLERATION, POOL_LABEL
 from components import alerts
@@ -190,7 +190,7 @@ def evaluation_dashboard() -> dict:
 
 def pushgateway_values(system_pool: str) -> dict:
     return {"nodeSelector": {POOL_LABEL: system_pool}, "tolerations": [CRITICAL_ADDONS_TOLERATION],
-            "resources": {"requests": {"cpu": "20m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
+            "resources": footprints.PUSHGATEWAY.resources(),
             # Scores keep their model and task labels, not the scraper's.
             "serviceMonitor": {"enabled": True, "honorLabels": True}}
 

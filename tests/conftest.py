@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import fcntl
 import json
 import os
+import pickle
 from typing import Any
 
 import pytest
@@ -38,14 +40,29 @@ def run_with_sentinels(stack: str) -> Recording:
                 os.environ[key] = value
 
 
-@pytest.fixture(scope="session")
-def dev() -> Recording:
-    return run_with_sentinels("dev")
+def shared(tmp_path_factory, worker_id: str, name: str, compute):
+    """`compute()` once per test session: xdist workers share the first worker's result (a pickle)."""
+    if worker_id == "master":
+        return compute()
+    root = tmp_path_factory.getbasetemp().parent  # this session's directory, shared by its workers
+    path = root / f"{name}.pickle"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            return pickle.loads(path.read_bytes())
+        value = compute()
+        path.write_bytes(pickle.dumps(value))
+        return value
 
 
 @pytest.fixture(scope="session")
-def prod() -> Recording:
-    return run_with_sentinels("prod")
+def dev(tmp_path_factory, worker_id) -> Recording:
+    return shared(tmp_path_factory, worker_id, "dev", lambda: run_with_sentinels("dev"))
+
+
+@pytest.fixture(scope="session")
+def prod(tmp_path_factory, worker_id) -> Recording:
+    return shared(tmp_path_factory, worker_id, "prod", lambda: run_with_sentinels("prod"))
 
 
 def run_variant(root, name: str, base: str, mutate) -> Recording:

