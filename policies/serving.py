@@ -1,7 +1,9 @@
-"""GPU workloads: GPUs requested exactly, every GPU server behind a NetworkPolicy, autoscalers within their pool."""
+"""GPU and batch workloads: GPUs requested exactly, GPU servers behind their own NetworkPolicy, autoscalers
+within their pool, scheduled jobs bounded and pinned by digest."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -10,7 +12,7 @@ from pulumi_policy import Severity
 from catalog.instances import INSTANCES
 from catalog.scheduling import GPU_RESOURCE, POOL_LABEL
 from policies.kubernetes import WORKLOADS, containers, pod_spec, workload_rule
-from policies.support import NODE_GROUP, NODEPOOL, as_list, eks_bp, num, of_type, stack_rule
+from policies.support import NODE_GROUP, NODEPOOL, as_list, eks_bp, num, of_type, resource_rule, stack_rule
 
 SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
@@ -107,4 +109,39 @@ scalers_within_pools = stack_rule(
     severity=Severity.MEDIUM, framework=eks_bp("cost-optimization"),
     remediation="Lower maxReplicaCount (serving.models.<m>.replicas.max) or raise the pool's limits.")
 
-RULES = [gpu_request_equals_limit, servers_behind_policies, scalers_within_pools]
+
+
+CRONJOB = "kubernetes:batch/v1:CronJob"
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+def _cronjob_bounded(props: Mapping[str, Any], _: dict) -> Iterator[str]:
+    spec = props.get("spec") or {}
+    name = (props.get("metadata") or {}).get("name")
+    # Kubernetes defaults concurrencyPolicy to Allow: a slow run and the next one pile up.
+    if spec.get("concurrencyPolicy") not in ("Forbid", "Replace"):
+        yield f"CronJob {name} allows overlapping runs; set concurrencyPolicy: Forbid (or Replace)"
+    if not ((spec.get("jobTemplate") or {}).get("spec") or {}).get("activeDeadlineSeconds"):
+        yield f"CronJob {name} has no activeDeadlineSeconds: a hung run holds its node forever"
+
+
+cronjob_bounded = resource_rule(
+    "k8s-cronjob-bounded", "CronJobs forbid overlapping runs and end at a deadline.", CRONJOB, _cronjob_bounded,
+    severity=Severity.MEDIUM, framework=eks_bp("reliability"),
+    remediation="Set concurrencyPolicy: Forbid and jobTemplate.spec.activeDeadlineSeconds.")
+
+
+def _batch_images_by_digest(pod: Mapping[str, Any], _: dict) -> Iterator[str]:
+    for c in containers(pod):
+        if not DIGEST.search(str(c.get("image") or "")):
+            yield f"container {c.get('name')} runs {c.get('image')}, not pinned by digest: a tag can be pushed again"
+
+
+batch_images_by_digest = resource_rule(
+    "k8s-cronjob-image-digest", "Scheduled jobs run images pinned by digest.", CRONJOB,
+    lambda p, c: _batch_images_by_digest(pod_spec(p), c), severity=Severity.MEDIUM,
+    framework=eks_bp("security#image-security"),
+    remediation="Reference the image as <repository>@sha256:<digest> (ml-platform:evaluation.imageDigest).")
+
+RULES = [gpu_request_equals_limit, servers_behind_policies, scalers_within_pools, cronjob_bounded,
+         batch_images_by_digest]

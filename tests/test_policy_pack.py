@@ -84,6 +84,8 @@ ROSTER = [
     ("k8s-gpu-request-equals-limit", "mandatory"),
     ("k8s-gpu-server-network-policy", "mandatory"),
     ("keda-max-within-pool", "mandatory"),
+    ("k8s-cronjob-bounded", "mandatory"),
+    ("k8s-cronjob-image-digest", "mandatory"),
     ("cost-allowed-instance-families", "mandatory"),
     ("cost-allowed-gpu-models", "mandatory"),
     ("cost-nodepool-limits", "mandatory"),

@@ -189,6 +189,11 @@ CASES: dict[str, Case] = {
     "keda-max-within-pool": Case(stack("dev"), lambda rs: pick(
         rs, "kubernetes:keda.sh/v1alpha1:ScaledObject").inputs["spec"].update(maxReplicaCount=40),
         "ScaledObject qwen-1-5b may run 40 replicas of 1 GPUs (40), more than pool inference holds (16)"),
+    "k8s-cronjob-bounded": Case(stack("dev"), lambda rs: pick(rs, "kubernetes:batch/v1:CronJob").inputs[
+        "spec"].pop("concurrencyPolicy"), "CronJob evaluate-qwen-1-5b allows overlapping runs"),
+    "k8s-cronjob-image-digest": Case(stack("dev"), lambda rs: pick(rs, "kubernetes:batch/v1:CronJob").inputs[
+        "spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0].update(image="lm-eval:v1"),
+        "container lm-eval runs lm-eval:v1, not pinned by digest"),
     "iam-no-wildcard-admin": Case(stack("dev"), lambda rs: pick(rs, "aws:iam/rolePolicy:RolePolicy").inputs.update(
         policy='{"Statement": [{"Sid": "Oops", "Effect": "Allow", "Action": "*", "Resource": "*"}]}'),
         "statement 'Oops' allows every action on every resource"),
