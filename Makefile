@@ -42,7 +42,10 @@ pack-check: policy-pack
 
 ## Static checks (ruff: pyflakes, bugbear, import order).
 lint: install
-	$(BIN)/ruff check catalog infra components policies tests
+	$(BIN)/ruff check catalog infra components policies tests evaluation
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r tools/lint.txt
+	$(BIN)/zizmor --offline --persona=regular .github/workflows
+	$(BIN)/actionlint .github/workflows/*.yml
 
 ## Re-resolve dependencies within pyproject's ranges and record them.
 lock:
