@@ -2,10 +2,13 @@
 
   mlp plan STACK         resource tree by component, pools in effect, policy findings, monthly cost
   mlp check STACK        policy findings and cost only
+  mlp diff A B           what differs between two stacks (or A --against GIT_REF: the same stack at a commit)
   mlp prices REGION...   record a region's on-demand prices from the AWS Price List API (needs credentials)
   mlp bench              time `mlp plan` against importing the SDK alone (benchmark, not a test)
 
-plan and check exit 2 on a config error and 1 on a mandatory policy violation, so CI can gate on them.
+plan and check exit 2 on a config error and 1 on a mandatory policy violation, so CI can gate on them;
+diff exits 2 when a side cannot be planned and, with --exit-code, 1 when anything differs. --json prints
+the documented schema (docs/ci.md) instead of text; --debug shows tracebacks.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 from infra import offline
 from infra.config import ConfigError, parse
 from infra.config.stack_file import ROOT, read_stack_config
-from infra.render import render_cost, render_pools, render_tree, write_record
+from infra.render import plan_json, render_cost, render_pools, render_tree, write_record
 from policies import runner
 from policies.cost_model import estimate
 
@@ -37,7 +40,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from infra import bench
         return bench.main(args.runs, args.extra_pools, args.models)
+    if args.command == "diff":
+        return _diff(args)
     return _plan(args)
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from infra import diff
+
+    try:
+        root = args.cwd or project_root(Path.cwd())
+        if bool(args.right) == bool(args.against):
+            raise ConfigError("diff takes two stacks (mlp diff dev prod) or one and --against GIT_REF")
+        left = diff.plan_at(args.against, args.left, root) if args.against else diff.plan(args.left, root)
+        right = diff.plan(args.left if args.against else args.right, root)
+        result = diff.compare(left, right)
+    except (ConfigError, diff.PlanError) as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.as_json(), indent=1, sort_keys=True, default=str) if args.json
+          else diff.render(result, tree=args.tree))
+    return 1 if args.exit_code and not result.empty else 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,10 +77,20 @@ def _parser() -> argparse.ArgumentParser:
                                   "(default: where Pulumi.yaml is, in this directory or a parent, as pulumi finds it)")
         command.add_argument("--policy-pack-config", type=Path,
                              help="pack config JSON (default: policies/config.<stack>.json)")
+        command.add_argument("--json", action="store_true", help="print the plan as JSON (schema mlp.plan/v1)")
         if name == "plan":
             command.add_argument("--out", type=Path, help="also write <stack>.resources.json here")
             command.add_argument("--preview", action="store_true",
                                  help="also list the mandatory rules a first `pulumi preview` could not verify")
+    compare = commands.add_parser("diff", help="what differs between two stacks, or a stack and a git ref")
+    compare.add_argument("left", metavar="A", help="stack (the old side)")
+    compare.add_argument("right", metavar="B", nargs="?", help="stack (the new side)")
+    compare.add_argument("--against", metavar="GIT_REF", help="compare stack A at GIT_REF (old) with the checkout")
+    compare.add_argument("-C", "--cwd", type=Path, help="project directory (default: as plan finds it)")
+    compare.add_argument("--tree", action="store_true", help="every changed resource and property, not a summary")
+    compare.add_argument("--json", action="store_true", help="print the diff as JSON (schema mlp.diff/v1)")
+    compare.add_argument("--exit-code", action="store_true", help="exit 1 when anything differs")
+    compare.add_argument("--debug", action="store_true", help="tracebacks instead of one-line errors")
     prices = commands.add_parser("prices", help="record regions' prices (AWS Price List API, needs credentials)")
     prices.add_argument("regions", nargs="+", metavar="REGION", help="e.g. eu-west-1")
     prices.add_argument("--out", type=Path, help="directory for <region>.json (default: catalog/price_records)")
@@ -92,6 +127,11 @@ def _planned(args: argparse.Namespace) -> int:
         args.stack, root / "policies")
     graphs = runner.build_graphs(recording)
     findings = runner.check(recording, config, graphs=graphs)
+    failed = 1 if any(f.level == "mandatory" for f in findings) else 0
+    if getattr(args, "json", False):
+        print(json.dumps(plan_json(recording, cfg.region, findings, estimate(graphs.outputs.resources)),
+                         sort_keys=True, default=str))
+        return failed
     if args.command == "plan":
         print(render_tree(recording), end="\n\n")
         print(f"region: {cfg.region}", end="\n\n")
@@ -103,7 +143,7 @@ def _planned(args: argparse.Namespace) -> int:
     if getattr(args, "preview", False):
         first = offline.run(args.stack, root, raw, preview=True)
         print("", runner.render_degraded(runner.check(first, config)), sep="\n")
-    return 1 if any(f.level == "mandatory" for f in findings) else 0
+    return failed
 
 
 def project_root(start: Path) -> Path:
@@ -128,6 +168,8 @@ def _in_checkout(root: Path, args: argparse.Namespace) -> int:
         argv += ["--out", str(args.out.resolve())]
     if getattr(args, "preview", False):
         argv += ["--preview"]
+    if getattr(args, "json", False):
+        argv += ["--json"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
     sys.stdout.flush()
     return subprocess.run([sys.executable, "-m", "infra.cli", *argv], cwd=root, env=env).returncode

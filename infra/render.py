@@ -91,3 +91,48 @@ def render_pools(cfg: PlatformConfig, source: str) -> str:
 
 def _marked(pool: NodePool, field: str, text: str) -> str:
     return text if field in pool.model_fields_set else f"{text}*"
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+PLAN_SCHEMA = "mlp.plan/v1"
+
+
+def masked(value):
+    """`value` with every secret the engine marked replaced by "[secret]"."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+            return "[secret]"
+        return {k: masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v) for v in value]
+    return value
+
+
+def components(recording: Recording) -> dict[str, str]:
+    """Resource URN -> the top-level component that holds it (network, eks, serving...; "stack" if none)."""
+    by_urn = {r.urn: r for r in recording.resources}
+    found = {}
+    for resource in recording.resources:
+        outermost, parent = "stack", by_urn.get(resource.parent)
+        while parent is not None:
+            if parent.type.startswith(COMPONENT_PREFIX):
+                outermost = parent.name
+            parent = by_urn.get(parent.parent)
+        found[resource.urn] = outermost
+    return found
+
+
+def plan_json(recording: Recording, region: str, findings, est: Estimate) -> dict:
+    """The plan as data (schema mlp.plan/v1, docs/ci.md): what `mlp diff` compares and CI keeps."""
+    held = components(recording)
+    return {
+        "schema": PLAN_SCHEMA, "stack": recording.stack, "region": region,
+        "resources": [{"type": r.type, "name": r.name, "component": held[r.urn], "protect": r.protect,
+                       "inputs": masked(r.inputs)}
+                      for r in sorted(recording.resources, key=lambda r: (r.type, r.name)) if r.custom],
+        "findings": [{"rule": f.rule, "level": f.level, "resource": f.resource, "message": f.message}
+                     for f in findings],
+        "cost": {"prices": est.prices.label, "baseline": round(est.baseline, 2), "ceiling": round(est.ceiling, 2),
+                 "lines": [{"item": line.item, "baseline": round(line.baseline, 2), "ceiling": round(line.ceiling, 2)}
+                           for line in est.lines]},
+    }
