@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import fcntl
+import gc
 import json
 import os
 import pickle
@@ -15,6 +16,12 @@ import yaml
 from infra import offline
 from infra.config.stack_file import read_stack_config
 from infra.offline import Recording, Resource
+
+def pytest_configure(config):
+    """As `mlp plan` does (infra/cli.py): the SDK's objects live all session, so collect young ones rarely."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
 
 # A provided secret could enter through the environment (tokens, webhook URLs, AWS keys) or secret config
 # the engine hands the program: the stacks every test reads are recorded with a sentinel in each place

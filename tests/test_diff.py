@@ -92,7 +92,7 @@ def test_the_same_stack_at_head_has_no_changes_and_exit_code_says_so(head_dev, m
 @pytest.mark.parametrize("argv, message", [
     (["diff", "dev"], "diff takes two stacks (mlp diff dev prod) or one and --against GIT_REF"),
     (["diff", "dev", "--against", "no-such-ref"], "no-such-ref: not a commit of"),
-    (["diff", "dev", "nosuchstack"], "nosuchstack: cannot be planned"),
+    (["diff", "nosuchstack", "dev"], "nosuchstack: cannot be planned"),
 ])
 def test_a_side_that_cannot_be_planned_is_a_one_line_error(argv, message, capsys):
     assert main(argv) == 2
