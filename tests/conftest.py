@@ -17,6 +17,7 @@ from infra import offline
 from infra.config.stack_file import read_stack_config
 from infra.offline import Recording, Resource
 
+
 def pytest_configure(config):
     """As `mlp plan` does (infra/cli.py): the SDK's objects live all session, so collect young ones rarely."""
     gc.freeze()
