@@ -86,3 +86,8 @@ def pool_taints(pool: NodePool) -> list[Taint]:
     if pool.critical_addons_only:
         return [CRITICAL_ADDONS_TAINT]
     return []
+
+
+def cost_tags(pool) -> dict[str, str]:
+    """Tags every node of a pool carries for cost allocation (activate `workload-type` in Billing: docs/ci.md)."""
+    return {WORKLOAD_TYPE_LABEL: pool.workload_type or pool.role}

@@ -15,7 +15,7 @@ import pulumi
 from catalog.discovery import KARPENTER_DISCOVERY_TAG
 from catalog.node_launch import nodeclass_metadata_options, nodeclass_root_volume
 from catalog.pools import NodePool
-from catalog.scheduling import GPU_RESOURCE, pool_labels, pool_taints
+from catalog.scheduling import GPU_RESOURCE, cost_tags, pool_labels, pool_taints
 
 NODEPOOL_API = "karpenter.sh/v1"
 NODECLASS_API = "karpenter.k8s.aws/v1"
@@ -35,7 +35,7 @@ def ec2_node_class(pool_name: str, pool: NodePool, *, cluster_name: str, node_ro
         "associatePublicIPAddress": False,
         "metadataOptions": nodeclass_metadata_options(),
         "blockDeviceMappings": [nodeclass_root_volume(pool.disk_size_gib)],
-        "tags": dict(tags),
+        "tags": {**tags, **cost_tags(pool)},
     }
     if placement_group is not None:
         spec["placementGroupSelector"] = {"name": placement_group}

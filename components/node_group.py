@@ -15,7 +15,7 @@ import pulumi_aws as aws
 
 from catalog.node_launch import launch_template_metadata_options, launch_template_root_volume
 from catalog.pools import NodePool
-from catalog.scheduling import pool_labels, pool_taints
+from catalog.scheduling import cost_tags, pool_labels, pool_taints
 from components.handles import PlatformContext
 
 # AL2023 is the current EKS AMI family; the NVIDIA variant carries the driver and
@@ -45,7 +45,7 @@ class ManagedNodeGroup(pulumi.ComponentResource):
         super().__init__("ml-platform:node_pools:ManagedNodeGroup", name, None, opts)
         pool = args.pool
         # Provider default_tags stop at the launch template: instances and volumes get them here.
-        tags = {**args.context.tags, "Name": f"{args.pool_name}-node"}
+        tags = {**args.context.tags, **cost_tags(args.pool), "Name": f"{args.pool_name}-node"}
 
         template = aws.ec2.LaunchTemplate(
             f"{name}-lt",

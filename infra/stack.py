@@ -10,6 +10,7 @@ from catalog.eks import RELEASES
 from components import alerts
 from components.autoscaling import Autoscaling, AutoscalingArgs
 from components.backup import Backup, BackupArgs, ScheduleSpec
+from components.budget import Budget, BudgetArgs
 from components.cluster import Cluster, ClusterArgs
 from components.evaluation import EvaluatedModel, Evaluation, EvaluationArgs
 from components.gpu import Gpu, GpuArgs
@@ -24,6 +25,7 @@ from components.serving import ModelServer, Serving, ServingArgs
 from components.serving import Wake as ServingWake
 from components.tenancy import TeamNamespaceSpec, TeamSpec, Tenancy, TenancyArgs, quota_hard
 from infra.config import PlatformConfig
+from policies import runner
 
 
 def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
@@ -132,6 +134,11 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
             opts=on_aws,
         )
 
+    # One budget figure: the pack config's, which the cost-monthly-budget rule already enforces.
+    budget = runner.pack_config(cfg.stack).get("cost-monthly-budget", {}).get("monthlyBudgetUsd")
+    if budget:
+        Budget("budget", BudgetArgs(context=context, stack=cfg.stack, monthly_usd=float(budget),
+                                    emails=cfg.budget_emails), opts=on_aws)
     observability = observability_args(cfg, context, cluster.handle, store.handle, dcgm=bool(gpu_pools))
     monitoring = Observability("observability", observability, opts=on_aws)
     if cfg.serving.models:

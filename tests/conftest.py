@@ -63,14 +63,22 @@ def shared(tmp_path_factory, worker_id: str, name: str, compute):
         return value
 
 
+def _stack(tmp_path_factory, worker_id: str, name: str) -> Recording:
+    # Two workers record the two stacks side by side: the second worker starts with prod.
+    order = ("prod", "dev") if worker_id == "gw1" else ("dev", "prod")
+    for stack in order[:order.index(name) + 1]:
+        recording = shared(tmp_path_factory, worker_id, stack, lambda stack=stack: run_with_sentinels(stack))
+    return recording
+
+
 @pytest.fixture(scope="session")
 def dev(tmp_path_factory, worker_id) -> Recording:
-    return shared(tmp_path_factory, worker_id, "dev", lambda: run_with_sentinels("dev"))
+    return _stack(tmp_path_factory, worker_id, "dev")
 
 
 @pytest.fixture(scope="session")
 def prod(tmp_path_factory, worker_id) -> Recording:
-    return shared(tmp_path_factory, worker_id, "prod", lambda: run_with_sentinels("prod"))
+    return _stack(tmp_path_factory, worker_id, "prod")
 
 
 def run_variant(root, name: str, base: str, mutate) -> Recording:

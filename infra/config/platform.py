@@ -65,12 +65,22 @@ class PlatformConfig(Model):
     observability: Observability = Field(description="Prometheus, alerts and their receivers, container logs.")
     serving: Serving = Field(default_factory=Serving, description="vLLM model servers on the inference pools.")
     evaluation: Evaluation = Field(default_factory=Evaluation, description="Scheduled evaluations of served models.")
+    budget_emails: list[str] = Field(
+        min_length=1, description="Who AWS Budgets tells at 80 % of the forecast and 100 % of the actual spend.")
     dr_region: str | None = Field(
         None, description="Disaster-recovery region (prod): secrets and backups are replicated there, each with "
                           "their own key.")
     protect_stateful: bool = Field(
         description="Protect stateful resources (KMS keys, log buckets) from `pulumi destroy`."
     )
+
+    @field_validator("budget_emails")
+    @classmethod
+    def _emails(cls, emails: list[str]) -> list[str]:
+        for email in emails:
+            if not re.match(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", email):
+                raise ValueError(f"{email!r} is not an email address")
+        return emails
 
     @field_validator("node_pools")
     @classmethod
