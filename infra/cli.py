@@ -25,7 +25,7 @@ from pathlib import Path
 from infra import offline
 from infra.config import ConfigError, parse
 from infra.config.stack_file import ROOT, read_stack_config
-from infra.render import plan_json, render_cost, render_pools, render_tree, write_record
+from infra.render import plan_json, render_cost, render_pools, render_tree, write_plan
 from policies import runner
 from policies.cost_model import estimate
 
@@ -79,7 +79,8 @@ def _parser() -> argparse.ArgumentParser:
                              help="pack config JSON (default: policies/config.<stack>.json)")
         command.add_argument("--json", action="store_true", help="print the plan as JSON (schema mlp.plan/v1)")
         if name == "plan":
-            command.add_argument("--out", type=Path, help="also write <stack>.resources.json here")
+            command.add_argument("--out", type=Path, help="also write here <stack>.resources.json, a YAML file per "
+                                 "Kubernetes object (<stack>.manifests/<component>/) and <stack>.graph.mmd")
             command.add_argument("--preview", action="store_true",
                                  help="also list the mandatory rules a first `pulumi preview` could not verify")
     compare = commands.add_parser("diff", help="what differs between two stacks, or a stack and a git ref")
@@ -137,7 +138,7 @@ def _planned(args: argparse.Namespace) -> int:
         print(f"region: {cfg.region}", end="\n\n")
         print(render_pools(cfg, f"Pulumi.{args.stack}.yaml"), end="\n\n")
         if args.out:
-            print(f"wrote {write_record(recording, args.out)}", end="\n\n")
+            print("wrote " + ", ".join(str(p) for p in write_plan(recording, args.out)), end="\n\n")
     print(runner.render(findings), end="\n\n")
     print(render_cost(estimate(graphs.outputs.resources)))  # what the budget rule sees
     if getattr(args, "preview", False):

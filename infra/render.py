@@ -6,6 +6,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import yaml
+
 from infra.config import NodePool, PlatformConfig
 from infra.offline import Recording, Resource
 from policies.cost_model import Estimate
@@ -136,3 +138,54 @@ def plan_json(recording: Recording, region: str, findings, est: Estimate) -> dic
                  "lines": [{"item": line.item, "baseline": round(line.baseline, 2), "ceiling": round(line.ceiling, 2)}
                            for line in est.lines]},
     }
+
+
+def manifests(recording: Recording) -> dict[str, dict]:
+    """Path under manifests/ (component/kind-namespace-name.yaml) -> every Kubernetes object the program
+    declares, as `kubectl apply --dry-run` takes it; a Helm release as its chart, version and values."""
+    held, found = components(recording), {}
+    for r in recording.resources:
+        if not r.custom or not r.type.startswith("kubernetes:") or r.type.startswith("pulumi:providers:"):
+            continue
+        inputs = masked(r.inputs)
+        if r.type == "kubernetes:helm.sh/v3:Release":
+            body = {"chart": inputs.get("chart"), "version": inputs.get("version"),
+                    "repository": (inputs.get("repositoryOpts") or {}).get("repo"),
+                    "namespace": inputs.get("namespace"), "values": inputs.get("values") or {}}
+            name = f"helm-release-{inputs.get('namespace')}-{inputs.get('name') or r.name}"
+        else:
+            body = {k: v for k, v in inputs.items() if not k.startswith("__")}
+            metadata = body.get("metadata") or {}
+            name = f"{body.get('kind', 'object').lower()}-{metadata.get('namespace') or 'cluster'}-" \
+                   f"{metadata.get('name') or r.name}"
+        found[f"{held[r.urn]}/{name}.yaml"] = body
+    return found
+
+
+def mermaid(recording: Recording) -> str:
+    """Components and which depends on which (from the recorded resource dependencies)."""
+    held = components(recording)
+    edges = set()
+    for r in recording.resources:
+        for dependency in (*r.dependencies, *(d for deps in r.property_dependencies.values() for d in deps)):
+            source, target = held.get(r.urn), held.get(dependency)
+            if source and target and source != target and "stack" not in (source, target):
+                edges.add((source, target))
+    nodes = sorted({c for c in held.values() if c != "stack"})
+    return "\n".join(["graph LR", *(f"  {n}[{n}]" for n in nodes),
+                      *(f"  {a} --> {b}" for a, b in sorted(edges))]) + "\n"
+
+
+def write_plan(recording: Recording, out: Path) -> list[Path]:
+    """`mlp plan --out`: the resource record, a YAML file per Kubernetes object, the component graph."""
+    written = [write_record(recording, out)]
+    root = out / f"{recording.stack}.manifests"
+    for path, body in manifests(recording).items():
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(yaml.safe_dump(body, sort_keys=False, default_flow_style=False))
+    written.append(root)
+    graph = out / f"{recording.stack}.graph.mmd"
+    graph.write_text(mermaid(recording))
+    written.append(graph)
+    return written

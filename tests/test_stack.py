@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 from infra.cli import main
 
@@ -97,6 +98,17 @@ def test_plan_writes_a_resource_record(tmp_path, capsys, prod):
     assert written["inputs"] == json.loads(json.dumps(cluster.inputs, default=str))
     key = prod.named("aws:kms/key:Key", "eks-secrets")
     assert by_urn[key.urn]["protect"] is True, "prod protects its stateful resources"
+    # A YAML file per Kubernetes object, by component: what `kubectl apply --dry-run` takes.
+    files = sorted((tmp_path / "prod.manifests").rglob("*.yaml"))
+    declared = [r for r in prod.resources if r.custom and r.type.startswith("kubernetes:")
+                and not r.type.startswith("kubernetes:helm.sh")]
+    objects = [yaml.safe_load(f.read_text()) for f in files if not f.name.startswith("helm-release-")]
+    assert len(objects) == len(declared)
+    assert all(o["apiVersion"] and o["kind"] and o["metadata"]["name"] for o in objects)
+    release = yaml.safe_load((tmp_path / "prod.manifests" / "backup" / "helm-release-velero-velero.yaml").read_text())
+    assert (release["chart"], release["version"]) == ("velero", "12.1.0")
+    graph = (tmp_path / "prod.graph.mmd").read_text()
+    assert graph.startswith("graph LR") and "  serving --> autoscaling" in graph
 
 
 def test_plan_shows_the_region_and_the_pool_values_in_effect(capsys):
