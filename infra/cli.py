@@ -140,10 +140,15 @@ def _planned(args: argparse.Namespace) -> int:
         if args.out:
             print("wrote " + ", ".join(str(p) for p in write_plan(recording, args.out)), end="\n\n")
     print(runner.render(findings), end="\n\n")
-    print(render_cost(estimate(graphs.outputs.resources)))  # what the budget rule sees
+    est = estimate(graphs.outputs.resources)  # what the budget rule sees
+    print(render_cost(est))
     if getattr(args, "preview", False):
         first = offline.run(args.stack, root, raw, preview=True)
         print("", runner.render_degraded(runner.check(first, config)), sep="\n")
+    mandatory = sum(1 for f in findings if f.level == "mandatory")
+    print(f"\n{args.stack}: {sum(1 for r in recording.resources if r.custom)} resources, "
+          + (f"{mandatory} mandatory policy violation(s): fails" if mandatory else "policy passes")
+          + f", ${est.baseline:,.0f}-${est.ceiling:,.0f} a month")
     return failed
 
 

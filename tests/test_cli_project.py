@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from infra.cli import main
 
@@ -61,3 +62,17 @@ def test_a_new_stack_gets_its_own_pack_config(tmp_path, capsys, flag):
         "maxNatGateways": 0}}))
     assert main(["plan", "euprod", flag, str(tmp_path)]) == 0
     assert "1 NAT gateways (~$33/month each before data); this stack expects 0" in capsys.readouterr().out
+
+
+def test_a_config_error_exits_2_with_one_line_naming_the_file(tmp_path):
+    """As CI runs it: a subprocess, its exit status and stderr."""
+    (tmp_path / "Pulumi.yaml").write_text("name: ml-platform\nruntime: python\n")
+    config = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    config["config"]["ml-platform:nodePool"] = config["config"].pop("ml-platform:nodePools")
+    (tmp_path / "Pulumi.broken.yaml").write_text(yaml.safe_dump(config))
+    done = subprocess.run([sys.executable, "-m", "infra.cli", "plan", "broken", "-C", str(tmp_path)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: Pulumi.broken.yaml: ml-platform:nodePool: unknown key; did you mean "
+                                  "'nodePools'?") and done.stderr.count("\n") == 1, done.stderr
+    assert "Traceback" not in done.stderr
