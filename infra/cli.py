@@ -22,10 +22,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rich.console import Console
+
 from infra import offline
 from infra.config import ConfigError, parse
 from infra.config.stack_file import ROOT, read_stack_config
-from infra.render import plan_json, render_cost, render_pools, render_tree, write_plan
+from infra.render import plan_json, render_cost, render_pools, render_tree, summary_table, summary_title, write_plan
 from policies import runner
 from policies.cost_model import estimate
 
@@ -81,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
         if name == "plan":
             command.add_argument("--out", type=Path, help="also write here <stack>.resources.json, a YAML file per "
                                  "Kubernetes object (<stack>.manifests/<component>/) and <stack>.graph.mmd")
+            command.add_argument("--tree", action="store_true", help="every resource under its component, not "
+                                 "the per-component summary")
             command.add_argument("--preview", action="store_true",
                                  help="also list the mandatory rules a first `pulumi preview` could not verify")
     compare = commands.add_parser("diff", help="what differs between two stacks, or a stack and a git ref")
@@ -134,7 +138,13 @@ def _planned(args: argparse.Namespace) -> int:
                          sort_keys=True, default=str))
         return failed
     if args.command == "plan":
-        print(render_tree(recording), end="\n\n")
+        if args.tree:
+            print(render_tree(recording), end="\n\n")
+        else:
+            # Colour only on a terminal: rich checks.
+            print(summary_title(recording))
+            Console(highlight=False).print(summary_table(recording))
+            print()
         print(f"region: {cfg.region}", end="\n\n")
         print(render_pools(cfg, f"Pulumi.{args.stack}.yaml"), end="\n\n")
         if args.out:
@@ -176,6 +186,8 @@ def _in_checkout(root: Path, args: argparse.Namespace) -> int:
         argv += ["--preview"]
     if getattr(args, "json", False):
         argv += ["--json"]
+    if getattr(args, "tree", False):
+        argv += ["--tree"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
     sys.stdout.flush()
     return subprocess.run([sys.executable, "-m", "infra.cli", *argv], cwd=root, env=env).returncode

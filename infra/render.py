@@ -7,12 +7,38 @@ from collections import Counter
 from pathlib import Path
 
 import yaml
+from rich.table import Table
 
 from infra.config import NodePool, PlatformConfig
 from infra.offline import Recording, Resource
 from policies.cost_model import Estimate
 
 COMPONENT_PREFIX = "ml-platform:"
+
+
+def summary_title(recording: Recording) -> str:
+    return (f"ml-platform {recording.stack}: {sum(1 for r in recording.resources if r.custom)} resources "
+            f"(offline plan; --tree for every resource)")
+
+
+def summary_table(recording: Recording):
+    """The default view: one row per top-level component and its resources by kind of cloud."""
+    held = components(recording)
+    table = Table()
+    for column, justify in (("component", "left"), ("AWS", "right"), ("Kubernetes", "right"), ("Helm", "right"),
+                            ("other", "right")):
+        table.add_column(column, justify=justify)
+    counts: dict[str, Counter] = {}
+    for r in recording.resources:
+        if not r.custom or r.type.startswith("pulumi:providers:"):
+            continue
+        kind = ("Helm" if r.type.startswith("kubernetes:helm.sh") else "AWS" if r.type.startswith("aws:")
+                else "Kubernetes" if r.type.startswith("kubernetes:") else "other")
+        counts.setdefault(held[r.urn], Counter())[kind] += 1
+    for component in sorted(counts):
+        c = counts[component]
+        table.add_row(component, *(str(c[k] or "") for k in ("AWS", "Kubernetes", "Helm", "other")))
+    return table
 
 
 def render_tree(recording: Recording) -> str:

@@ -64,8 +64,18 @@ def test_helm_values_are_stable(stack_name, dev, prod):
     assert path.read_text() == rendered
 
 
-def test_plan_prints_the_tree_by_component(capsys):
+def test_plan_summarises_by_component_and_ends_with_a_verdict(capsys):
     assert main(["plan", "dev"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ml-platform dev: ") and "--tree for every resource" in out
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") >= 5}
+    assert {"network", "eks", "karpenter", "serving", "observability", "backup"} <= set(rows)
+    assert "\x1b[" not in out, "no colour when stdout is not a terminal"
+    assert out.rstrip().splitlines()[-1].startswith("dev: ") and "policy passes" in out.rstrip().splitlines()[-1]
+
+
+def test_plan_prints_the_tree_by_component(capsys):
+    assert main(["plan", "dev", "--tree"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("ml-platform dev: ")
     for component in ("network (network:Network)", "eks (cluster:Cluster)", "karpenter (karpenter:Karpenter)",
