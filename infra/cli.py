@@ -80,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--policy-pack-config", type=Path,
                              help="pack config JSON (default: policies/config.<stack>.json)")
         command.add_argument("--json", action="store_true", help="print the plan as JSON (schema mlp.plan/v1)")
+        command.add_argument("--debug", action="store_true", help="tracebacks instead of one-line errors")
         if name == "plan":
             command.add_argument("--out", type=Path, help="also write here <stack>.resources.json, a YAML file per "
                                  "Kubernetes object (<stack>.manifests/<component>/) and <stack>.graph.mmd")
@@ -126,6 +127,8 @@ def _planned(args: argparse.Namespace) -> int:
         cfg = parse(raw, stack=args.stack)
         recording = offline.run(args.stack, root, raw)
     except ConfigError as exc:
+        if args.debug:
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
     config = json.loads(args.policy_pack_config.read_text()) if args.policy_pack_config else runner.pack_config(

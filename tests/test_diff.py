@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from infra import diff, offline
@@ -100,7 +102,21 @@ def test_a_side_that_cannot_be_planned_is_a_one_line_error(argv, message, capsys
     assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
 
 
+SCHEMAS = ROOT / "docs" / "schemas"
+
+
+def _valid(document: dict, schema: str) -> None:
+    validator = jsonschema.Draft202012Validator(json.loads((SCHEMAS / schema).read_text()))
+    errors = sorted(validator.iter_errors(json.loads(json.dumps(document, default=str))), key=str)
+    assert not errors, f"{errors[0].message} at {list(errors[0].path)}"
+
+
+def test_diff_json_validates_against_its_schema(changed_prod):
+    _valid(changed_prod.as_json(), "mlp.diff.v1.json")
+
+
 def test_plan_json_is_the_documented_schema(head_dev):
+    _valid({k: v for k, v in head_dev.items()}, "mlp.plan.v1.json")
     plan = head_dev
     assert plan["schema"] == "mlp.plan/v1" and plan["stack"] == "dev"
     assert {"type", "name", "component", "protect", "inputs"} == set(plan["resources"][0])
