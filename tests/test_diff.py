@@ -81,6 +81,16 @@ def test_diff_calls_out_a_protected_resource_it_would_replace(changed_prod):
     assert {"resource", "component", "replace", "replacedBy", "protected", "properties"} <= set(document["changed"][0])
 
 
+def test_diff_flags_a_protected_bucket_replacement(prod):
+    left = _plan(prod)
+    right = copy.deepcopy(left)
+    bucket = next(r for r in right["resources"] if r["type"] == "aws:s3/bucket:Bucket" and r["name"] == "backup-bucket")
+    bucket["inputs"]["objectLockEnabled"] = True  # S3 cannot turn object lock on in place
+    (change,) = diff.compare(left, right).changed
+    assert (change.key, change.replaces, change.protected) == ("aws:s3/bucket:Bucket backup-bucket",
+                                                               ["objectLockEnabled"], True)
+
+
 def test_the_same_stack_at_head_has_no_changes_and_exit_code_says_so(head_dev, monkeypatch, capsys):
     monkeypatch.setattr(diff, "plan", lambda stack, root, label=None: {**head_dev, "label": stack})
     monkeypatch.setattr(diff, "plan_at", lambda ref, stack, repo: head_dev)
