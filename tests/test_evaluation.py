@@ -6,12 +6,10 @@ import importlib.util
 import json
 import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
+from promtool_harness import check_and_test
 
 from infra.config import ConfigError, parse
 
@@ -142,13 +140,7 @@ def test_results_go_to_a_private_bucket_through_an_identity_limited_to_its_prefi
 def test_evaluation_rules_pass_promtool_and_fire_on_synthetic_series(dev, tmp_path):
     rules = dev.named("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "evaluation-rules").inputs["spec"][
         "groups"]
-    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": rules}))
-    shutil.copy(ALERT_TESTS, tmp_path / "evaluation.test.yaml")
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool is missing: `make tools` installs it"
-    for command in (["check", "rules", "rules.yaml"], ["test", "rules", "evaluation.test.yaml"]):
-        result = subprocess.run([promtool, *command], cwd=tmp_path, capture_output=True, text=True, check=False)
-        assert result.returncode == 0, result.stdout + result.stderr
+    check_and_test(rules, ALERT_TESTS, tmp_path)
     tested = set(re.findall(r"alertname: (\w+)", ALERT_TESTS.read_text()))
     assert tested == {r["alert"] for r in rules[0]["rules"]}
     for rule in rules[0]["rules"]:

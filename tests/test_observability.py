@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
-import yaml
+from promtool_harness import check_and_test
 
 from components.grafana import queries
 
 ROOT = Path(__file__).parent.parent
 ALERT_TESTS = Path(__file__).parent / "alerts" / "platform.test.yaml"
-PROMTOOL = shutil.which("promtool")
-
-
-def _promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    assert PROMTOOL, "promtool is missing: `make tools` (Debian's prometheus package) installs it"
-    return subprocess.run([PROMTOOL, *args], cwd=cwd, capture_output=True, text=True, check=False)
 
 
 def _rules(stack) -> list[dict]:
@@ -36,16 +28,11 @@ def _values(stack, name="observability-stack") -> dict:
 
 
 def test_every_rule_file_passes_promtool_check(stack, tmp_path):
-    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": _rules(stack)}))
-    result = _promtool("check", "rules", "rules.yaml", cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
+    check_and_test(_rules(stack), None, tmp_path)
 
 
 def test_alerts_fire_on_synthetic_series_and_stay_quiet_otherwise(dev, tmp_path):
-    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": _rules(dev)}))
-    shutil.copy(ALERT_TESTS, tmp_path / "platform.test.yaml")
-    result = _promtool("test", "rules", "platform.test.yaml", cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
+    check_and_test(_rules(dev), ALERT_TESTS, tmp_path)
     tested = set(re.findall(r"alertname: (\w+)", ALERT_TESTS.read_text()))
     assert tested == {a["alert"] for a in _alerts(dev)}, "every platform alert has a promtool case"
 
@@ -60,9 +47,7 @@ def test_every_dashboard_query_parses(stack, tmp_path):
         "$instance", "x") for q in queries(boards)]
     rules = {"groups": [{"name": "dashboards", "rules": [{"record": f"dashboard:query{i}", "expr": e}
                                                          for i, e in enumerate(exprs)]}]}
-    (tmp_path / "queries.yaml").write_text(yaml.safe_dump(rules))
-    result = _promtool("check", "rules", "queries.yaml", cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
+    check_and_test(rules["groups"], None, tmp_path)
 
 
 def test_every_alert_says_how_bad_what_and_where_its_runbook_is(stack):

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
+from promtool_harness import check_and_test
 
 from infra.config import ConfigError, parse
 
@@ -188,13 +186,7 @@ def test_prometheus_admits_keda_and_keda_reaches_only_prometheus(stack):
 
 def test_serving_rules_pass_promtool_and_fire_on_synthetic_series(dev, tmp_path):
     rules = dev.named("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "serving-rules").inputs["spec"]["groups"]
-    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": rules}))
-    shutil.copy(ALERT_TESTS, tmp_path / "serving.test.yaml")
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool is missing: `make tools` installs it"
-    for command in (["check", "rules", "rules.yaml"], ["test", "rules", "serving.test.yaml"]):
-        result = subprocess.run([promtool, *command], cwd=tmp_path, capture_output=True, text=True, check=False)
-        assert result.returncode == 0, result.stdout + result.stderr
+    check_and_test(rules, ALERT_TESTS, tmp_path)
 
 
 def test_every_serving_alert_has_its_runbook(stack):
