@@ -26,7 +26,6 @@ from policies.support import (
     NODE_GROUP,
     NODECLASS,
     NODEPOOL,
-    REMEDIATE,
     eks_bp,
     num,
     of_type,
@@ -59,7 +58,8 @@ def instance_types(resource_type: str, props: Mapping[str, Any]) -> list[str]:
 def _families(props, config, resource_type):
     bad = [t for t in instance_types(resource_type, props) if t.split(".")[0] not in config["allowedFamilies"]]
     if bad:
-        yield f"{', '.join(bad)} not in this stack's allowed families ({', '.join(config['allowedFamilies'])})"
+        yield (f"{', '.join(bad)} not in this stack's allowed families ({', '.join(config['allowedFamilies'])}): "
+               f"set allowedFamilies in the pack config to change the list")
 
 
 def _typed(check):
@@ -72,7 +72,7 @@ def _typed(check):
 
 allowed_families = resource_rule(
     "cost-allowed-instance-families", "Pools launch only the instance families this stack allows.",
-    [NODE_GROUP, NODEPOOL], _typed(_families), severity=Severity.HIGH, framework=eks_bp("cost-optimization"),
+    [NODE_GROUP, NODEPOOL], _typed(_families), level=ADVISORY, severity=Severity.HIGH, framework=eks_bp("cost-optimization"),
     remediation="Use an allowed family, or add it to allowedFamilies in the stack's policy config.",
     config={"allowedFamilies": {"type": "array", "items": {"type": "string"},
                                 "default": ["c6i", "c7i", "m6i", "p4d", "p4de", "g5", "g6"]}})
@@ -82,12 +82,13 @@ def _gpu_models(props, config, resource_type):
     bad = [t for t in instance_types(resource_type, props)
            if t in INSTANCES and INSTANCES[t].gpu_model and INSTANCES[t].gpu_model not in config["allowedGpuModels"]]
     if bad:
-        yield f"{', '.join(bad)} carries a GPU model this stack does not allow ({', '.join(config['allowedGpuModels'])})"
+        yield (f"{', '.join(bad)} carries a GPU model this stack does not allow "
+               f"({', '.join(config['allowedGpuModels'])}): set allowedGpuModels in the pack config to change the list")
 
 
 allowed_gpu_models = resource_rule(
     "cost-allowed-gpu-models", "Pools launch only GPU models this stack allows (no H100 in dev).",
-    [NODE_GROUP, NODEPOOL], _typed(_gpu_models), severity=Severity.HIGH, framework=eks_bp("cost-optimization"),
+    [NODE_GROUP, NODEPOOL], _typed(_gpu_models), level=ADVISORY, severity=Severity.HIGH, framework=eks_bp("cost-optimization"),
     remediation="Use an allowed GPU type, or allow the model in allowedGpuModels (prod only for H100).",
     config={"allowedGpuModels": {"type": "array", "items": {"type": "string"}, "default": ["A100", "A10G", "L4"]}})
 
@@ -151,12 +152,13 @@ def max_nodes(resource_type: str, props: Mapping[str, Any]) -> float:
 def _pool_size(props, config, resource_type):
     nodes = max_nodes(resource_type, props)
     if nodes > config["maxNodes"]:
-        yield f"the pool may grow to {nodes:.0f} nodes; this stack allows {num(config['maxNodes'])} per pool"
+        yield (f"the pool may grow to {nodes:.0f} nodes; this stack allows {num(config['maxNodes'])} per pool "
+               f"(maxNodes in the pack config)")
 
 
 max_pool_size = resource_rule(
     "cost-max-pool-size", "No pool may grow past the stack's node cap.", [NODE_GROUP, NODEPOOL], _typed(_pool_size),
-    severity=Severity.MEDIUM, framework=eks_bp("cost-optimization"),
+    level=ADVISORY, severity=Severity.MEDIUM, framework=eks_bp("cost-optimization"),
     remediation="Lower maxSize or limits, or raise maxNodes in the stack's policy config.",
     config={"maxNodes": {"type": "number", "default": 200}})
 
@@ -170,11 +172,11 @@ def _total_gpus(resources, config) -> Iterator[tuple[str, str | None]]:
                        default=0)
         total += per_node * max_nodes(NODE_GROUP, group.props)
     if total > config["maxGpus"]:
-        yield f"the stack may run {total:.0f} GPUs; its cap is {num(config['maxGpus'])}", None
+        yield f"the stack may run {total:.0f} GPUs; its cap is {num(config['maxGpus'])} (maxGpus in the pack config)", None
 
 
 max_gpus = stack_rule(
-    "cost-max-gpus", "The stack's total GPU ceiling stays under its cap.", _total_gpus, severity=Severity.HIGH,
+    "cost-max-gpus", "The stack's total GPU ceiling stays under its cap.", _total_gpus, level=ADVISORY, severity=Severity.HIGH,
     framework=eks_bp("cost-optimization"),
     remediation="Lower GPU pool limits or maxSize, or raise maxGpus in the stack's policy config.",
     config={"maxGpus": {"type": "number", "default": 64}})
@@ -185,12 +187,13 @@ def _volumes(props, config):
     for mapping in mappings:
         size = gib((mapping.get("ebs") or {}).get("volumeSize") or 0)
         if size > config["maxGiB"]:
-            yield f"volume {mapping.get('deviceName')} is {size:.0f} GiB per node; the cap is {num(config['maxGiB'])} GiB"
+            yield (f"volume {mapping.get('deviceName')} is {size:.0f} GiB per node; the cap is "
+                   f"{num(config['maxGiB'])} GiB (maxGiB in the pack config)")
 
 
 ebs_volume_cap = resource_rule(
     "cost-ebs-volume-cap", "Node root volumes stay under the size cap.", [LAUNCH_TEMPLATE, NODECLASS], _volumes,
-    severity=Severity.LOW, framework=eks_bp("cost-optimization"),
+    level=ADVISORY, severity=Severity.LOW, framework=eks_bp("cost-optimization"),
     remediation="Lower diskSizeGiB; put datasets on shared storage (S3, FSx) instead of every node's disk.",
     config={"maxGiB": {"type": "number", "default": 2000}})
 
@@ -226,7 +229,8 @@ TAG_CONFIG = {"requiredTags": {"type": "array", "items": {"type": "string"}, "de
 def _missing_tags(args, config: dict) -> Iterator[str]:
     missing = _missing({**_default_tags(args.provider), **(args.props.get("tags") or {})}, config["requiredTags"])
     if missing:
-        yield f"missing cost-allocation tags {', '.join(missing)} (provider default tags included)"
+        yield (f"missing cost-allocation tags {', '.join(missing)} (provider default tags included): set "
+               f"requiredTags in the pack config to change the list")
 
 
 def _fill_tags(args) -> Mapping[str, Any] | None:
@@ -251,7 +255,7 @@ def _fill_tags(args) -> Mapping[str, Any] | None:
 
 aws_required_tags = resource_rule(
     "aws-required-tags", "Every taggable AWS resource carries the cost-allocation tags.", sorted(TAGGABLE),
-    with_args=_missing_tags, remediate=_fill_tags, severity=Severity.MEDIUM, level=REMEDIATE,
+    with_args=_missing_tags, remediate=_fill_tags, severity=Severity.MEDIUM, level=ADVISORY,
     framework=eks_bp("cost-optimization"),
     remediation="Set ml-platform:tags (the provider's default tags) or the resource's tags; the pack fills in "
                 "tags whose values its config's `defaults` gives.",
@@ -264,12 +268,13 @@ def _node_tags(props, config):
         (s.get("tags") for s in props.get("tagSpecifications") or [] if s.get("resourceType") == "instance"), None)
     missing = _missing(tags or {}, config["requiredTags"])
     if missing:
-        yield f"nodes launched from this template miss cost-allocation tags {', '.join(missing)}"
+        yield (f"nodes launched from this template miss cost-allocation tags {', '.join(missing)}: set requiredTags "
+               f"in the pack config to change the list")
 
 
 node_cost_tags = resource_rule(
     "cost-node-tags", "Nodes (launch templates, EC2NodeClasses) carry the cost-allocation tags themselves.",
-    [LAUNCH_TEMPLATE, NODECLASS], _node_tags, severity=Severity.MEDIUM, framework=eks_bp("cost-optimization"),
+    [LAUNCH_TEMPLATE, NODECLASS], _node_tags, level=ADVISORY, severity=Severity.MEDIUM, framework=eks_bp("cost-optimization"),
     remediation="Provider default tags stop at the template: set tagSpecifications (instance, volume) or "
                 "EC2NodeClass spec.tags.",
     config={"requiredTags": TAG_CONFIG["requiredTags"]})
@@ -282,12 +287,12 @@ def _budget(resources, config) -> Iterator[tuple[str, str | None]]:
     est = estimate(resources)
     if est.ceiling > budget:
         yield (f"monthly ceiling ${est.ceiling:,.0f} (baseline ${est.baseline:,.0f}) exceeds the budget "
-               f"${budget:,.0f}: {est.breakdown()}"), None
+               f"${budget:,.0f} (monthlyBudgetUsd in the pack config): {est.breakdown()}"), None
 
 
 monthly_budget = stack_rule(
     "cost-monthly-budget", "The stack's monthly cost ceiling stays under its budget.", _budget,
-    severity=Severity.HIGH, framework=eks_bp("cost-optimization"),
+    level=ADVISORY, severity=Severity.HIGH, framework=eks_bp("cost-optimization"),
     remediation="Lower pool maxSize/limits, or raise monthlyBudgetUsd in the stack's policy config with approval.",
     config={"monthlyBudgetUsd": {"type": ["number", "null"], "default": None}})
 

@@ -340,10 +340,12 @@ def test_rule_rejects_the_mutation_with_a_clear_message(name, dev, prod):
 
 def test_missing_tags_are_remediated_when_the_pack_knows_their_values():
     resources = [aws_provider({"environment": "test"}), resource("aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16"})]
-    defaults = {"defaults": {"project": "ml-platform", "owner": "team", "cost-center": "cc"}}
+    defaults = {"enforcementLevel": "remediate", "defaults": {"project": "ml-platform", "owner": "team",
+                                                              "cost-center": "cc"}}
     (found,) = findings(BY_NAME["aws-required-tags"], resources, defaults)
     assert (found.level, found.resource) == ("remediated", "vpc")
-    (partial,) = findings(BY_NAME["aws-required-tags"], resources, {"defaults": {"project": "ml-platform"}})
+    (partial,) = findings(BY_NAME["aws-required-tags"], resources, {"enforcementLevel": "remediate",
+                                                                    "defaults": {"project": "ml-platform"}})
     assert partial.level == "mandatory", "a remediation that cannot fix everything leaves a mandatory violation"
 
 

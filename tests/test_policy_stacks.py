@@ -110,6 +110,27 @@ def test_mlp_check_passes_the_shipped_stacks(capsys):
 
 def test_mlp_check_fails_on_a_mandatory_violation(tmp_path, capsys):
     config = tmp_path / "tight.json"
-    config.write_text(json.dumps({"cost-monthly-budget": {"monthlyBudgetUsd": 1000}}))
+    config.write_text(json.dumps({"cost-monthly-budget": {"monthlyBudgetUsd": 1000, "enforcementLevel": "mandatory"}}))
     assert main(["check", "dev", "--policy-pack-config", str(config)]) == 1
     assert "mandatory     cost-monthly-budget" in capsys.readouterr().out
+
+
+def test_organisation_rules_advise_by_default_and_name_the_key_that_sets_them(tmp_path, capsys):
+    """Another team's stack is configured differently, not wrong: with no pack config, budgets, caps, allowed
+    types and tag lists advise, and say which key changes them; the shipped configs make them mandatory."""
+    config = tmp_path / "other-team.json"
+    config.write_text(json.dumps({"cost-monthly-budget": {"monthlyBudgetUsd": 1000},
+                                  "cost-allowed-instance-families": {"allowedFamilies": ["m6i"]}}))
+    assert main(["check", "dev", "--policy-pack-config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "advisory      cost-monthly-budget" in out and "(monthlyBudgetUsd in the pack config)" in out
+    assert "set allowedFamilies in the pack config to change the list" in out
+    organisation = {"cost-allowed-instance-families", "cost-allowed-gpu-models", "cost-max-pool-size", "cost-max-gpus",
+                    "cost-ebs-volume-cap", "cost-node-tags", "cost-monthly-budget", "aws-required-tags"}
+    levels = {r.name: r.enforcement_level.value for r in RULES}
+    assert {levels[n] for n in organisation} == {"advisory"}
+    assert levels["s3-block-public-access"] == levels["eks-secrets-encryption"] == "mandatory", "security stays"
+    for stack in ("dev", "prod"):
+        shipped = json.loads((Path(__file__).parent.parent / "policies" / f"config.{stack}.json").read_text())
+        assert {n: shipped[n]["enforcementLevel"] for n in organisation} == {
+            **{n: "mandatory" for n in organisation}, "aws-required-tags": "remediate"}
