@@ -91,3 +91,8 @@ def pool_taints(pool: NodePool) -> list[Taint]:
 def cost_tags(pool) -> dict[str, str]:
     """Tags every node of a pool carries for cost allocation (activate `workload-type` in Billing: docs/ci.md)."""
     return {WORKLOAD_TYPE_LABEL: pool.workload_type or pool.role}
+
+
+def on_system_pool(system_pool: str) -> dict:
+    """The nodeSelector and toleration that put a controller on the system pool (its CriticalAddonsOnly taint)."""
+    return {"nodeSelector": {POOL_LABEL: system_pool}, "tolerations": [CRITICAL_ADDONS_TOLERATION]}

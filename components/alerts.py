@@ -18,7 +18,7 @@ Prometheus, Alertmanager and Kubernetes health come from kube-prometheus-stack's
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -152,9 +152,4 @@ def _receiver(r: ReceiverSpec) -> dict:
     if r.type == "slack":
         return {"name": r.kind, "slackConfigs": [{"apiURL": secret, "channel": r.channel, "sendResolved": True}]}
     return {"name": r.kind, "webhookConfigs": [{"urlSecret": secret, "sendResolved": r.kind != "heartbeat"}]}
-
-
-def rule_files(groups: Sequence[Mapping]) -> dict:
-    """The rule groups as a Prometheus rule file (what promtool checks)."""
-    return {"groups": [dict(g) for g in groups]}
 

@@ -13,7 +13,7 @@ import pulumi
 
 from catalog import footprints, metrics, namespaces
 from catalog.charts import KEDA
-from catalog.scheduling import CRITICAL_ADDONS_TOLERATION, POOL_LABEL
+from catalog.scheduling import on_system_pool
 from components.handles import ClusterHandle, PlatformContext
 from components.namespace import NamespaceArgs, platform_namespace
 
@@ -29,7 +29,7 @@ class AutoscalingArgs:
 
 
 def helm_values(system_pool: str) -> dict:
-    placement = {"nodeSelector": {POOL_LABEL: system_pool}, "tolerations": [CRITICAL_ADDONS_TOLERATION]}
+    placement = on_system_pool(system_pool)
     return {
         "crds": {"install": True},
         "operator": placement, "metricsServer": placement, "webhooks": placement,

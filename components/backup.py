@@ -21,7 +21,7 @@ import pulumi_aws as aws
 
 from catalog import footprints, metrics, namespaces
 from catalog.charts import VELERO, VELERO_AWS_PLUGIN_IMAGE
-from catalog.scheduling import CRITICAL_ADDONS_TOLERATION, POOL_LABEL
+from catalog.scheduling import on_system_pool
 from components.handles import ClusterHandle, PlatformContext
 from components.iam import irsa_trust_policy, policy_document, service_trust_policy
 from components.namespace import NamespaceArgs, platform_namespace
@@ -106,8 +106,7 @@ def helm_values(bucket: pulumi.Input[str], key_arn: pulumi.Input[str], region: s
             "resources": footprints.VELERO_PLUGIN_INIT.resources()}],
         "resources": footprints.VELERO_SERVER.resources(),
         "upgradeJobResources": footprints.VELERO_SERVER.resources(),
-        "nodeSelector": {POOL_LABEL: system_pool},
-        "tolerations": [CRITICAL_ADDONS_TOLERATION],
+        **on_system_pool(system_pool),
         "metrics": {"enabled": True},
         "credentials": {"useSecret": False},
         "serviceAccount": {"server": {"create": True, "name": SERVICE_ACCOUNT,

@@ -22,7 +22,7 @@ import pulumi_kubernetes as k8s
 
 from catalog import footprints, metrics, namespaces
 from catalog.charts import PUSHGATEWAY
-from catalog.scheduling import CRITICAL_ADDONS_TOLERATION, POOL_LABEL
+from catalog.scheduling import POOL_LABEL, on_system_pool
 from components import alerts
 from components.grafana import SIDECAR_LABEL, Panel, dashboard
 from components.handles import ClusterHandle, PlatformContext
@@ -189,8 +189,7 @@ def evaluation_dashboard() -> dict:
 
 
 def pushgateway_values(system_pool: str) -> dict:
-    return {"nodeSelector": {POOL_LABEL: system_pool}, "tolerations": [CRITICAL_ADDONS_TOLERATION],
-            "resources": footprints.PUSHGATEWAY.resources(),
+    return {**on_system_pool(system_pool), "resources": footprints.PUSHGATEWAY.resources(),
             # Scores keep their model and task labels, not the scraper's.
             "serviceMonitor": {"enabled": True, "honorLabels": True}}
 

@@ -19,12 +19,11 @@ from catalog import metrics, namespaces
 from catalog.charts import DCGM_EXPORTER, EFA_DEVICE_PLUGIN, NVIDIA_DEVICE_PLUGIN
 from catalog.pools import NodePool
 from catalog.scheduling import (
-    CRITICAL_ADDONS_TOLERATION,
     EFA_LABEL,
     GPU_PRESENT_LABEL,
     GPU_TAINT,
-    POOL_LABEL,
     gpu_node_affinity,
+    on_system_pool,
     time_slicing_config,
 )
 from components.handles import ClusterHandle, PlatformContext
@@ -45,8 +44,7 @@ class GpuArgs:
 
 def device_plugin_values(pools: Mapping[str, NodePool], system_pool: str) -> dict:
     """Device plugin + GFD on GPU nodes only; NFD's controllers on the system pool."""
-    on_system = {"nodeSelector": {POOL_LABEL: system_pool},
-                 "tolerations": [CRITICAL_ADDONS_TOLERATION]}
+    on_system = on_system_pool(system_pool)
     values: dict = {
         "priorityClassName": "system-node-critical",
         "tolerations": [GPU_TAINT.toleration()],

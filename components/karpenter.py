@@ -21,7 +21,7 @@ from catalog import footprints
 from catalog.charts import KARPENTER, KARPENTER_CRD
 from catalog.discovery import KARPENTER_DISCOVERY_TAG
 from catalog.pools import NodePool
-from catalog.scheduling import CRITICAL_ADDONS_TOLERATION, POOL_LABEL
+from catalog.scheduling import on_system_pool
 from components.handles import ClusterHandle, PlatformContext
 from components.iam import policy_document
 from components.identity import PodIdentityArgs, pod_identity_role
@@ -55,8 +55,7 @@ def helm_values(cluster_name: str, queue_name: pulumi.Input[str], replicas: int,
         "settings": {"clusterName": cluster_name, "interruptionQueue": queue_name},
         "serviceAccount": {"name": SERVICE_ACCOUNT},
         "replicas": replicas,
-        "nodeSelector": {POOL_LABEL: system_pool},
-        "tolerations": [CRITICAL_ADDONS_TOLERATION],
+        **on_system_pool(system_pool),
         "controller": {"resources": CONTROLLER_RESOURCES},
     }
 

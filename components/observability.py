@@ -26,7 +26,7 @@ from catalog import footprints, metrics, namespaces
 from catalog.charts import FLUENT_BIT, KUBE_PROMETHEUS_STACK, PROMETHEUS_OPERATOR_CRDS
 from catalog.metrics import FLUENT_BIT as FLUENT_BIT_METRICS
 from catalog.metrics import Exporter
-from catalog.scheduling import CRITICAL_ADDONS_TOLERATION, POOL_LABEL
+from catalog.scheduling import on_system_pool
 from components import alerts, grafana
 from components.handles import ClusterHandle, PlatformContext
 from components.iam import policy_document
@@ -76,8 +76,7 @@ class ObservabilityArgs:
 
 
 def _placed(system_pool: str, pod: footprints.Pod) -> dict:
-    return {"nodeSelector": {POOL_LABEL: system_pool}, "tolerations": [CRITICAL_ADDONS_TOLERATION],
-            "resources": pod.resources()}
+    return {**on_system_pool(system_pool), "resources": pod.resources()}
 
 
 def _volume(storage_class: str, gib: int) -> dict:
@@ -114,8 +113,7 @@ def stack_values(args: ObservabilityArgs) -> dict:
         },
         "prometheusOperator": {
             **_placed(system, footprints.PROMETHEUS_OPERATOR),
-            "admissionWebhooks": {"patch": {"nodeSelector": {POOL_LABEL: system},
-                                            "tolerations": [CRITICAL_ADDONS_TOLERATION]}},
+            "admissionWebhooks": {"patch": on_system_pool(system)},
         },
         "grafana": {
             "admin": {"existingSecret": "grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"},

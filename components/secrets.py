@@ -21,7 +21,7 @@ import pulumi_random as random
 
 from catalog import footprints, metrics, namespaces
 from catalog.charts import EXTERNAL_SECRETS
-from catalog.scheduling import CRITICAL_ADDONS_TOLERATION, POOL_LABEL
+from catalog.scheduling import on_system_pool
 from components.handles import ClusterHandle, PlatformContext
 from components.iam import account_key_policy, policy_document
 from components.identity import PodIdentityArgs, pod_identity_role
@@ -95,7 +95,7 @@ def reader_policy(partition: str, region: str, account_id: str, secret_prefix: s
 
 def helm_values(replicas: int, system_pool: str) -> dict:
     """Controller, webhook and cert controller on the system pool, with requests; CRDs from the chart."""
-    placement = {"nodeSelector": {POOL_LABEL: system_pool}, "tolerations": [CRITICAL_ADDONS_TOLERATION]}
+    placement = on_system_pool(system_pool)
     return {
         "installCRDs": True,
         "replicaCount": replicas,
