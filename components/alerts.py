@@ -18,8 +18,9 @@ Prometheus, Alertmanager and Kubernetes health come from kube-prometheus-stack's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -153,3 +154,9 @@ def _receiver(r: ReceiverSpec) -> dict:
         return {"name": r.kind, "slackConfigs": [{"apiURL": secret, "channel": r.channel, "sendResolved": True}]}
     return {"name": r.kind, "webhookConfigs": [{"urlSecret": secret, "sendResolved": r.kind != "heartbeat"}]}
 
+
+
+def prometheus_rule(name: str, namespace: Any, groups: Sequence[Mapping]) -> dict:
+    """The PrometheusRule manifest holding `groups`; the operator picks it up in any namespace."""
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+            "metadata": {"name": name, "namespace": namespace}, "spec": {"groups": list(groups)}}

@@ -24,7 +24,7 @@ from catalog import footprints, metrics, namespaces
 from catalog.charts import PUSHGATEWAY
 from catalog.scheduling import POOL_LABEL, on_system_pool
 from components import alerts
-from components.grafana import SIDECAR_LABEL, Panel, dashboard
+from components.grafana import Panel, dashboard, dashboard_config_map
 from components.handles import ClusterHandle, PlatformContext
 from components.iam import policy_document
 from components.identity import PodIdentityArgs, pod_identity_role
@@ -239,15 +239,11 @@ class Evaluation(pulumi.ComponentResource):
                                      depends_on=[args.secrets.store])
             job = cron_job(m, jobs.namespace, image, bucket.bucket_name, args.cpu_pool, args.image_digest is None)
             k8s.batch.v1.CronJob(f"{name}-{m.name}", metadata=job["metadata"], spec=job["spec"], opts=jobs.opts)
-        jobs.custom_resource(f"{name}-rules", {
-            "apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
-            "metadata": {"name": "ml-platform-evaluation", "namespace": jobs.namespace},
-            "spec": {"groups": evaluation_rules(args.models, args.namespace, args.monitoring.runbooks)}},
-            depends_on=[args.monitoring.stack])
-        k8s.core.v1.ConfigMap(f"{name}-dashboard", metadata={"name": "dashboard-evaluation", "namespace": jobs.namespace,
-                                                             "labels": SIDECAR_LABEL},
-                              data={"ml-platform-evaluation.json": json.dumps(evaluation_dashboard(), sort_keys=True)},
-                              opts=jobs.opts)
+        jobs.custom_resource(f"{name}-rules", alerts.prometheus_rule(
+            "ml-platform-evaluation", jobs.namespace,
+            evaluation_rules(args.models, args.namespace, args.monitoring.runbooks)), depends_on=[args.monitoring.stack])
+        dashboard_config_map(f"{name}-dashboard", jobs, "dashboard-evaluation", "ml-platform-evaluation.json",
+                             json.dumps(evaluation_dashboard(), sort_keys=True))
         self.repository_url = repository.repository_url
         self.results_bucket = bucket.bucket_name
         self.register_outputs({"repository_url": self.repository_url, "results_bucket": self.results_bucket})

@@ -14,7 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pulumi_kubernetes as k8s
+
 from catalog.scheduling import POOL_LABEL
+from components.namespace import Scope
 
 DASHBOARDS = Path(__file__).parent / "dashboards"
 # The node labels kube-state-metrics copies into kube_node_labels (chart key metricLabelsAllowlist).
@@ -111,3 +114,10 @@ def queries(boards: dict[str, str]) -> list[str]:
         for panel in json.loads(text).get("panels", []):
             found += [t["expr"] for t in panel.get("targets", []) if t.get("expr")]
     return found
+
+
+def dashboard_config_map(resource_name: str, scope: Scope, name: str, key: str, text: str) -> k8s.core.v1.ConfigMap:
+    """A dashboard where Grafana's sidecar finds it: a ConfigMap labelled for it, in any namespace."""
+    return k8s.core.v1.ConfigMap(resource_name, metadata={"name": name, "namespace": scope.namespace,
+                                                          "labels": SIDECAR_LABEL},
+                                 data={key: text}, opts=scope.opts)

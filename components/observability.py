@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_kubernetes as k8s
 
 from catalog import footprints, metrics, namespaces
 from catalog.charts import FLUENT_BIT, KUBE_PROMETHEUS_STACK, PROMETHEUS_OPERATOR_CRDS
@@ -215,19 +214,15 @@ class Observability(pulumi.ComponentResource):
         boards = grafana.dashboards(args.thresholds.gpu_idle_percent, args.gpus)
         for key, text in boards.items():
             board = key.removesuffix(".json")
-            k8s.core.v1.ConfigMap(f"{name}-dashboard-{board}", metadata={
-                "name": f"dashboard-{board}", "namespace": scope.namespace, "labels": grafana.SIDECAR_LABEL},
-                data={key: text}, opts=scope.opts)
+            grafana.dashboard_config_map(f"{name}-dashboard-{board}", scope, f"dashboard-{board}", key, text)
         # Grafana starts with its admin Secret synced; the chart's CRD-using objects need the CRDs.
         stack = scope.chart(f"{name}-stack", KUBE_PROMETHEUS_STACK, stack_values(args), depends_on=[crds, admin],
                             skip_crds=True)
         for exporter in args.exporters:
             scope.custom_resource(f"{name}-{exporter.name}", service_monitor(exporter), depends_on=[crds])
         # The operator's admission webhook validates rules and Alertmanager configs: after the stack.
-        scope.custom_resource(f"{name}-rules", {
-            "apiVersion": API, "kind": "PrometheusRule", "metadata": {"name": "ml-platform", "namespace": NAMESPACE},
-            "spec": {"groups": alerts.platform_rules(args.thresholds, args.backup_schedules, args.runbooks,
-                                                     args.gpus)}}, depends_on=[stack])
+        scope.custom_resource(f"{name}-rules", alerts.prometheus_rule("ml-platform", NAMESPACE, alerts.platform_rules(
+            args.thresholds, args.backup_schedules, args.runbooks, args.gpus)), depends_on=[stack])
         scope.custom_resource(f"{name}-routing", {
             "apiVersion": "monitoring.coreos.com/v1alpha1", "kind": "AlertmanagerConfig",
             "metadata": {"name": ALERTMANAGER_CONFIG, "namespace": NAMESPACE},

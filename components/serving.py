@@ -20,7 +20,7 @@ import pulumi_kubernetes as k8s
 from catalog import namespaces
 from catalog.scheduling import GPU_RESOURCE, GPU_TAINT, POOL_LABEL
 from components import alerts
-from components.grafana import SIDECAR_LABEL, Panel, dashboard
+from components.grafana import Panel, dashboard, dashboard_config_map
 from components.handles import ClusterHandle, PlatformContext
 from components.namespace import Scope
 from components.observability import MonitoringHandle
@@ -272,13 +272,9 @@ class Serving(pulumi.ComponentResource):
                 depends_on=[args.monitoring.crds])
             scope.custom_resource(f"{base}-scaler", scaled_object(m, ns, args.monitoring.prometheus_url),
                                   depends_on=[args.autoscaler])
-        scope.custom_resource(f"{name}-rules", {
-            "apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
-            "metadata": {"name": "ml-platform-serving", "namespace": ns},
-            "spec": {"groups": serving_rules(args.models, args.namespace, args.monitoring.runbooks)}},
+        scope.custom_resource(f"{name}-rules", alerts.prometheus_rule(
+            "ml-platform-serving", ns, serving_rules(args.models, args.namespace, args.monitoring.runbooks)),
             depends_on=[args.monitoring.stack])
-        k8s.core.v1.ConfigMap(f"{name}-dashboard", metadata={"name": "dashboard-serving", "namespace": ns,
-                                                             "labels": SIDECAR_LABEL},
-                              data={"ml-platform-serving.json": json.dumps(serving_dashboard(args.models),
-                                                                           sort_keys=True)}, opts=scope.opts)
+        dashboard_config_map(f"{name}-dashboard", scope, "dashboard-serving", "ml-platform-serving.json",
+                             json.dumps(serving_dashboard(args.models), sort_keys=True))
         self.register_outputs({})
