@@ -86,3 +86,16 @@ KEDA_OPERATOR = Pod(100, 128, 1000)
 KEDA_METRICS_SERVER = Pod(100, 128, 1000)
 KEDA_WEBHOOKS = Pod(50, 64, 512)
 PUSHGATEWAY = Pod(20, 32, 128)  # evaluation scores wait here for Prometheus
+
+
+def together(*pods: Pod) -> Pod:
+    """One pod's requests from its containers (a server and its sidecar)."""
+    return Pod(sum(p.cpu_millicores for p in pods), sum(p.memory_mib for p in pods))
+
+
+def every_node(move_volume_data: bool) -> list[Placed]:
+    """The DaemonSets the stack runs on every node: the EKS addons', node-exporter, Fluent Bit, and the Velero
+    node agent when volume data is moved. (The GPU plugins and DCGM request nothing.)"""
+    return [*EVERY_NODE, Placed("node-exporter", NODE_EXPORTER, 1, daemonset=True),
+            Placed("fluent-bit", FLUENT_BIT, 1, daemonset=True),
+            *([Placed("velero-node-agent", VELERO_NODE_AGENT, 1, daemonset=True)] if move_volume_data else [])]

@@ -225,24 +225,18 @@ class PlatformConfig(Model):
     def system_pool_pods(self) -> list[footprints.Placed]:
         """Every pod the stack places on the system pool, DaemonSets included (their requests in catalog)."""
         f = footprints
-        placed = [*f.EVERY_NODE, f.COREDNS, f.EBS_CSI_CONTROLLER, f.SNAPSHOT_CONTROLLER,
+        placed = [*f.every_node(self.backup.move_volume_data), f.COREDNS, f.EBS_CSI_CONTROLLER, f.SNAPSHOT_CONTROLLER,
                   f.Placed("external-secrets", f.ESO_CONTROLLER, self.secrets.replicas),
                   f.Placed("external-secrets-webhook", f.ESO_WEBHOOK, 1),
                   f.Placed("external-secrets-cert-controller", f.ESO_CERT_CONTROLLER, 1),
                   f.Placed("velero", f.VELERO_SERVER, 1)]
         observability = self.observability
-        placed += [f.Placed("prometheus", f.Pod(f.PROMETHEUS.cpu_millicores + f.CONFIG_RELOADER.cpu_millicores,
-                                                f.PROMETHEUS.memory_mib + f.CONFIG_RELOADER.memory_mib),
-                            observability.prometheus.replicas),
-                   f.Placed("alertmanager", f.Pod(f.ALERTMANAGER.cpu_millicores + f.CONFIG_RELOADER.cpu_millicores,
-                                                  f.ALERTMANAGER.memory_mib + f.CONFIG_RELOADER.memory_mib),
+        placed += [f.Placed("prometheus", f.together(f.PROMETHEUS, f.CONFIG_RELOADER), observability.prometheus.replicas),
+                   f.Placed("alertmanager", f.together(f.ALERTMANAGER, f.CONFIG_RELOADER),
                             observability.alertmanager_replicas),
                    f.Placed("prometheus-operator", f.PROMETHEUS_OPERATOR, 1),
-                   f.Placed("grafana", f.Pod(f.GRAFANA.cpu_millicores + f.GRAFANA_SIDECAR.cpu_millicores,
-                                             f.GRAFANA.memory_mib + f.GRAFANA_SIDECAR.memory_mib), 1),
-                   f.Placed("kube-state-metrics", f.KUBE_STATE_METRICS, 1),
-                   f.Placed("node-exporter", f.NODE_EXPORTER, 1, daemonset=True),
-                   f.Placed("fluent-bit", f.FLUENT_BIT, 1, daemonset=True)]
+                   f.Placed("grafana", f.together(f.GRAFANA, f.GRAFANA_SIDECAR), 1),
+                   f.Placed("kube-state-metrics", f.KUBE_STATE_METRICS, 1)]
         if self.karpenter is not None:
             placed.append(f.Placed("karpenter", f.KARPENTER_CONTROLLER, self.karpenter.replicas))
         if self.evaluation.models:
@@ -251,8 +245,6 @@ class PlatformConfig(Model):
             placed += [f.Placed("keda-operator", f.KEDA_OPERATOR, 1),
                        f.Placed("keda-metrics-apiserver", f.KEDA_METRICS_SERVER, 1),
                        f.Placed("keda-admission-webhooks", f.KEDA_WEBHOOKS, 1)]
-        if self.backup.move_volume_data:
-            placed.append(f.Placed("velero-node-agent", f.VELERO_NODE_AGENT, 1, daemonset=True))
         return placed
 
     @property

@@ -32,14 +32,6 @@ def mebibytes(quantity: str) -> int:
     return int(float(number) * {"": 2**-20, "Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024**2}[unit])
 
 
-def gpu_daemonsets(move_volume_data: bool) -> list[footprints.Placed]:
-    """What the stack runs on every GPU node besides the model (device plugin and DCGM request nothing)."""
-    f = footprints
-    return [*f.EVERY_NODE, f.Placed("node-exporter", f.NODE_EXPORTER, 1, True),
-            f.Placed("fluent-bit", f.FLUENT_BIT, 1, True),
-            *([f.Placed("velero-node-agent", f.VELERO_NODE_AGENT, 1, True)] if move_volume_data else [])]
-
-
 def facts_of(model: ServedModel) -> ModelFacts | None:
     if model.facts is not None:
         f = model.facts
@@ -80,7 +72,7 @@ def model_problem(name: str, model: ServedModel, pool: NodePool, move_volume_dat
                 f"{model.gpu_memory_utilization} gives {budget:.1f} GiB: use more GPUs per replica (a type with "
                 f"more GPUs, e.g. g5.12xlarge), quantization, or a shorter maxModelLen")
     pod = footprints.Placed(name, footprints.Pod(millicores(model.cpu), mebibytes(model.memory)), 1)
-    problem = pool_fit_problem([node_type], 1, [*gpu_daemonsets(move_volume_data), pod])
+    problem = pool_fit_problem([node_type], 1, [*footprints.every_node(move_volume_data), pod])
     if problem:
         return f"{key}.cpu/memory: {problem}"
     room = pool.disk_size_gib - ROOT_VOLUME_RESERVE_GIB
