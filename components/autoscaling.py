@@ -15,7 +15,7 @@ from catalog import footprints, metrics, namespaces
 from catalog.charts import KEDA
 from catalog.scheduling import on_system_pool
 from components.handles import ClusterHandle, PlatformContext
-from components.namespace import NamespaceArgs, platform_namespace
+from components.namespace import NamespaceArgs, in_namespace, platform_namespace
 
 NAMESPACE = namespaces.KEDA
 METRICS_API_PORT = 6443  # service.portHttpsTarget
@@ -40,7 +40,7 @@ def helm_values(system_pool: str) -> dict:
 
 
 def to_prometheus() -> list[dict]:
-    return [{"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespaces.MONITORING}}}],
+    return [{"to": [in_namespace(namespaces.MONITORING)],
              "ports": [{"protocol": "TCP", "port": metrics.PROMETHEUS_PORT}]}]
 
 

@@ -28,7 +28,7 @@ from components.grafana import Panel, dashboard, dashboard_config_map
 from components.handles import ClusterHandle, PlatformContext
 from components.iam import policy_document
 from components.identity import PodIdentityArgs, pod_identity_role
-from components.namespace import Scope, existing_namespace
+from components.namespace import Scope, existing_namespace, in_namespace
 from components.observability import MonitoringHandle
 from components.secrets import SecretsHandle, SyncedSecret, external_secret
 from components.storage import PrivateBucket, PrivateBucketArgs
@@ -140,10 +140,9 @@ def job_egress(models: Sequence[EvaluatedModel]) -> dict:
     serving = sorted({m.serving_namespace for m in models})
     return {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "evaluation"}}, "policyTypes": ["Egress"],
             "egress": [
-                {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": n}}} for n in serving],
+                {"to": [in_namespace(n) for n in serving],
                  "ports": [{"protocol": "TCP", "port": 8000}]},
-                {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespaces.MONITORING}},
-                         "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus-pushgateway"}}}],
+                {"to": [{**in_namespace(namespaces.MONITORING), "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus-pushgateway"}}}],
                  "ports": [{"protocol": "TCP", "port": metrics.PUSHGATEWAY_PORT}]}]}
 
 

@@ -28,6 +28,11 @@ POD_IDENTITY_AGENT = "169.254.170.23/32"
 MONITORING_NAMESPACE = namespaces.MONITORING
 
 
+def in_namespace(name: str) -> dict:
+    """A NetworkPolicy peer: every pod of namespace `name` (by the label Kubernetes sets on each namespace)."""
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+
 @dataclass(frozen=True)
 class NamespaceArgs:
     name: str
@@ -120,8 +125,7 @@ def network_policies(args: NamespaceArgs, api_server_cidrs: Sequence[str]) -> di
     policies = {
         "default-deny": {**everything, "policyTypes": ["Ingress", "Egress"]},
         "allow-dns": {**everything, "policyTypes": ["Egress"], "egress": [{
-            "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+            "to": [{**in_namespace("kube-system"), "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
             "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]},
         "allow-api-server": {**everything, "policyTypes": ["Egress"], "egress": [{
             "to": [{"ipBlock": {"cidr": cidr}} for cidr in api_server_cidrs],
@@ -142,12 +146,12 @@ def network_policies(args: NamespaceArgs, api_server_cidrs: Sequence[str]) -> di
                                               "egress": [{"to": [{"podSelector": {}}]}]}
     for source, ports in args.ingress_from.items():
         policies[f"allow-from-{source}"] = {**everything, "policyTypes": ["Ingress"], "ingress": [{
-            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": source}}}],
+            "from": [in_namespace(source)],
             "ports": [{"protocol": "TCP", "port": port} for port in ports]}]}
     for name, rules in args.egress.items():
         policies[name] = {**everything, "policyTypes": ["Egress"], "egress": [dict(r) for r in rules]}
     if args.scraped_ports:
         policies["allow-metrics-scrape"] = {**everything, "policyTypes": ["Ingress"], "ingress": [{
-            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}}}],
+            "from": [in_namespace(MONITORING_NAMESPACE)],
             "ports": [{"protocol": "TCP", "port": port} for port in args.scraped_ports]}]}
     return policies

@@ -22,7 +22,7 @@ from catalog.scheduling import GPU_RESOURCE, GPU_TAINT, POOL_LABEL
 from components import alerts
 from components.grafana import Panel, dashboard, dashboard_config_map
 from components.handles import ClusterHandle, PlatformContext
-from components.namespace import Scope
+from components.namespace import Scope, in_namespace
 from components.observability import MonitoringHandle
 
 PORT = 8000
@@ -154,8 +154,7 @@ def network_policy(m: ModelServer, namespace: pulumi.Input[str], own: str) -> di
     sources = sorted({own, *m.clients, namespaces.MONITORING})
     return {"metadata": {"name": f"{m.name}-ingress", "namespace": namespace},
             "spec": {"podSelector": {"matchLabels": labels(m)}, "policyTypes": ["Ingress"],
-                     "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {
-                         "kubernetes.io/metadata.name": n}}} for n in sources],
+                     "ingress": [{"from": [in_namespace(n) for n in sources],
                                   "ports": [{"protocol": "TCP", "port": PORT}]}]}}
 
 
