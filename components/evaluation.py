@@ -28,7 +28,7 @@ from components.grafana import Panel, dashboard, dashboard_config_map
 from components.handles import ClusterHandle, PlatformContext
 from components.iam import policy_document
 from components.identity import PodIdentityArgs, pod_identity_role
-from components.namespace import Scope, existing_namespace, in_namespace
+from components.namespace import existing_namespace, in_namespace
 from components.observability import MonitoringHandle
 from components.secrets import SecretsHandle, SyncedSecret, external_secret
 from components.storage import PrivateBucket, PrivateBucketArgs
@@ -217,8 +217,7 @@ class Evaluation(pulumi.ComponentResource):
                 lambda a: results_writer_policy(a[0], a[1], context.region))},
             associate_with=args.cluster.name), parent=self)
 
-        jobs = Scope(pulumi.Output.from_input(args.namespace_output),
-                     pulumi.ResourceOptions(parent=self, provider=args.cluster.kubernetes_provider))
+        jobs = existing_namespace(args.namespace_output, args.cluster, self)
         k8s.core.v1.ServiceAccount(f"{name}-account", metadata={"name": SERVICE_ACCOUNT, "namespace": jobs.namespace},
                                    automount_service_account_token=False, opts=jobs.opts)
         k8s.networking.v1.NetworkPolicy(f"{name}-egress", metadata={"name": "evaluation-egress",

@@ -92,8 +92,9 @@ class Scope:
                                                                               custom_timeouts=timeouts))
 
 
-def existing_namespace(name: str, cluster: ClusterHandle, parent: pulumi.Resource) -> Scope:
-    """A namespace the cluster already has (kube-system), where upstream installs a component."""
+def existing_namespace(name: pulumi.Input[str], cluster: ClusterHandle, parent: pulumi.Resource) -> Scope:
+    """A namespace that exists already (kube-system), or another component's (a team namespace's output, so
+    objects put there wait for it)."""
     return Scope(pulumi.Output.from_input(name),
                  pulumi.ResourceOptions(parent=parent, provider=cluster.kubernetes_provider))
 

@@ -22,7 +22,7 @@ from catalog.scheduling import GPU_RESOURCE, GPU_TAINT, POOL_LABEL
 from components import alerts
 from components.grafana import Panel, dashboard, dashboard_config_map
 from components.handles import ClusterHandle, PlatformContext
-from components.namespace import Scope, in_namespace
+from components.namespace import existing_namespace, in_namespace
 from components.observability import MonitoringHandle
 
 PORT = 8000
@@ -243,8 +243,7 @@ class Serving(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ml-platform:serving:Serving", name, None, opts)
-        scope = Scope(pulumi.Output.from_input(args.namespace_output),
-                      pulumi.ResourceOptions(parent=self, provider=args.cluster.kubernetes_provider))
+        scope = existing_namespace(args.namespace_output, args.cluster, self)
         ns = scope.namespace
         for m in args.models:
             base = f"{name}-{m.name}"
