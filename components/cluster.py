@@ -21,14 +21,16 @@ from catalog.eks import LOG_TYPES, EksRelease
 from catalog.pools import NodePool
 from components.handles import ClusterHandle, PlatformContext
 from components.iam import managed_policy_arn, policy_document, service_trust_policy
-from components.identity import PodIdentityArgs, pod_identity_role
+from components.identity import PodIdentityArgs, WorkloadIdentity, pod_identity_role
 from components.node_group import ManagedNodeGroup, ManagedNodeGroupArgs
-from components.node_role import node_role
+from components.node_role import CNI_POLICY, NodeRolePolicies, node_role
 
 # Addons nodes need before they can go Ready; the rest need a node to run on.
 BEFORE_COMPUTE = ("vpc-cni", "eks-pod-identity-agent", "kube-proxy")
 ADMIN_ACCESS_POLICY = "AmazonEKSClusterAdminPolicy"
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
+# vpc-cni's service account; its Pod Identity role carries what the node role no longer does.
+VPC_CNI_SERVICE_ACCOUNT = "aws-node"
 # vpc-cni enforces NetworkPolicy only with this on; without it every policy is decoration.
 ADDON_CONFIGURATION = {"vpc-cni": {"enableNetworkPolicy": "true"}}
 
@@ -43,7 +45,7 @@ class ClusterArgs:
     service_cidr: str
     admin_principals: Sequence[str]
     log_retention_days: int
-    node_ssm_access: bool
+    node_policies: NodeRolePolicies
     system_pool: NodePool
     protect: bool
     # Deployer addresses that get 443 on the API endpoint, and the network path they come by.
@@ -87,8 +89,8 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         grants = self._admin_access(name, args, cluster)
-        nodes = node_role(f"{name}-node", args.context.partition, args.node_ssm_access, parent=self)
-        networking = [self._addon(name, args, cluster, a, ()) for a in BEFORE_COMPUTE]
+        nodes = node_role(f"{name}-node", args.context.partition, args.node_policies, parent=self)
+        networking = self._networking(name, args, cluster)
         system_nodes = ManagedNodeGroup(
             f"{name}-{args.context.system_pool_name}",
             ManagedNodeGroupArgs(
@@ -228,8 +230,17 @@ class Cluster(pulumi.ComponentResource):
         return grants
 
     def _addon(self, name: str, args: ClusterArgs, cluster: aws.eks.Cluster, addon_name: str,
-               depends_on: Sequence[pulumi.Resource], **extra) -> aws.eks.Addon:
+               depends_on: Sequence[pulumi.Resource], identity: tuple[str, WorkloadIdentity] | None = None,
+               ) -> aws.eks.Addon:
+        """A pinned addon; with `identity` (service account, role) bound through the addon's association."""
         configuration = ADDON_CONFIGURATION.get(addon_name)
+        associations, grants = None, []
+        if identity is not None:
+            service_account, workload = identity
+            # The addon's own podIdentityAssociations binds the role (EKS's documented way for addons);
+            # its pods must not start before the role carries its policies.
+            associations = [{"role_arn": workload.role.arn, "service_account": service_account}]
+            grants = workload.grants
         return aws.eks.Addon(
             f"{name}-{addon_name}",
             cluster_name=cluster.name,
@@ -238,9 +249,29 @@ class Cluster(pulumi.ComponentResource):
             configuration_values=json.dumps(configuration) if configuration else None,
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
-            **extra,
+            pod_identity_associations=associations,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*depends_on, *grants]),
         )
+
+    def _networking(self, name: str, args: ClusterArgs, cluster: aws.eks.Cluster) -> list[aws.eks.Addon]:
+        """vpc-cni, the Pod Identity agent and kube-proxy: what a node needs before it can go Ready.
+
+        vpc-cni's credentials come from its own Pod Identity role, not the node role: the association
+        exists before any node joins, so every aws-node pod starts with it (EKS injects the credentials
+        at pod creation; the agent and aws-node both run on the host network, so neither waits for the other's
+        pod network). docs/cluster.md says how an existing cluster moves over.
+        """
+        cni = pod_identity_role(
+            f"{name}-vpc-cni",
+            PodIdentityArgs(
+                context=args.context, namespace="kube-system", service_account=VPC_CNI_SERVICE_ACCOUNT,
+                managed_policies={f"{name}-vpc-cni": CNI_POLICY},
+            ),
+            parent=self,
+        )
+        return [self._addon(name, args, cluster, addon, (),
+                            identity=(VPC_CNI_SERVICE_ACCOUNT, cni) if addon == "vpc-cni" else None)
+                for addon in BEFORE_COMPUTE]
 
     def _addons_on_nodes(self, name: str, args: ClusterArgs, cluster: aws.eks.Cluster,
                          system_nodes: ManagedNodeGroup) -> list[aws.eks.Addon]:
@@ -250,7 +281,6 @@ class Cluster(pulumi.ComponentResource):
             PodIdentityArgs(
                 context=args.context, namespace="kube-system", service_account=EBS_CSI_SERVICE_ACCOUNT,
                 managed_policies={f"{name}-ebs-csi": "service-role/AmazonEBSCSIDriverPolicy"},
-                # The addon's own podIdentityAssociations binds the role (EKS's documented way for addons).
             ),
             parent=self,
         )
@@ -258,8 +288,8 @@ class Cluster(pulumi.ComponentResource):
             self._addon(name, args, cluster, "coredns", [system_nodes]),
             # VolumeSnapshot CRDs and their controller: without them Velero cannot back up a volume.
             self._addon(name, args, cluster, "snapshot-controller", [system_nodes]),
-            self._addon(name, args, cluster, "aws-ebs-csi-driver", [system_nodes], pod_identity_associations=[
-                {"role_arn": ebs.role.arn, "service_account": EBS_CSI_SERVICE_ACCOUNT}]),
+            self._addon(name, args, cluster, "aws-ebs-csi-driver", [system_nodes],
+                        identity=(EBS_CSI_SERVICE_ACCOUNT, ebs)),
         ]
 
     def _kubernetes(self, name: str, config: pulumi.Output[str], ready: Sequence[pulumi.Resource]) -> k8s.Provider:

@@ -28,7 +28,7 @@ from components.identity import PodIdentityArgs, pod_identity_role
 from components.karpenter_iam import INTERRUPTION_EVENTS, controller_policies, interruption_queue_policy
 from components.karpenter_specs import ec2_node_class, node_pool
 from components.namespace import existing_namespace
-from components.node_role import node_role
+from components.node_role import NodeRolePolicies, node_role
 
 NAMESPACE = "kube-system"  # where upstream installs it; Pod Identity binds this service account
 SERVICE_ACCOUNT = "karpenter"
@@ -46,7 +46,7 @@ class KarpenterArgs:
     replicas: int
     ami_alias: str  # a dated al2023@vYYYYMMDD
     pools: Mapping[str, NodePool]  # the Karpenter pools
-    node_ssm_access: bool
+    node_policies: NodeRolePolicies
 
 
 def helm_values(cluster_name: str, queue_name: pulumi.Input[str], replicas: int, system_pool: str) -> dict:
@@ -72,7 +72,7 @@ class Karpenter(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         cluster, context = args.cluster, args.context
 
-        nodes = node_role(f"{name}-node", context.partition, args.node_ssm_access, parent=self)
+        nodes = node_role(f"{name}-node", context.partition, args.node_policies, parent=self)
         node_access = aws.eks.AccessEntry(
             f"{name}-node", cluster_name=cluster.name, principal_arn=nodes.role.arn, type="EC2_LINUX", opts=child
         )

@@ -19,6 +19,7 @@ from components.iam import partition_of
 from components.karpenter import Karpenter, KarpenterArgs
 from components.network import DeployerLink, Network, NetworkArgs
 from components.node_pools import NodePools, NodePoolsArgs
+from components.node_role import NodeRolePolicies
 from components.observability import Observability, ObservabilityArgs, PrometheusSpec
 from components.secrets import Secrets, SecretsArgs, SecretsHandle, SyncedSecret
 from components.serving import ModelServer, Serving, ServingArgs
@@ -57,6 +58,7 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
         ),
         opts=on_aws,
     )
+    node_policies = NodeRolePolicies(ssm=cfg.cluster.node_ssm_access, cni=cfg.cluster.cni_policy_on_node_role)
     cluster = Cluster(
         "eks",
         ClusterArgs(
@@ -68,7 +70,7 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
             service_cidr=str(cfg.cluster.service_cidr),
             admin_principals=cfg.cluster.admin_principals,
             log_retention_days=cfg.cluster.log_retention_days,
-            node_ssm_access=cfg.cluster.node_ssm_access,
+            node_policies=node_policies,
             system_pool=system_pool,
             protect=cfg.protect_stateful,
             deployer_cidrs=[str(c) for c in cfg.cluster.deployer.cidrs] if cfg.cluster.deployer else [],
@@ -91,7 +93,7 @@ def build(cfg: PlatformConfig) -> dict[str, pulumi.Output]:
                 replicas=cfg.karpenter.replicas,
                 ami_alias=cfg.karpenter.ami_alias,
                 pools=cfg.pools_by("karpenter"),
-                node_ssm_access=cfg.cluster.node_ssm_access,
+                node_policies=node_policies,
             ),
             opts=on_aws,
         )

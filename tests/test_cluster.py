@@ -96,6 +96,22 @@ def test_ebs_csi_driver_gets_its_aws_role_through_pod_identity(stack):
     assert attached.inputs["policyArn"] == "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 
 
+def test_vpc_cni_gets_its_aws_role_through_pod_identity_before_any_node_joins(stack):
+    cni = next(a for a in stack.of_type(ADDON) if a.inputs["addonName"] == "vpc-cni")
+    role = stack.named("aws:iam/role:Role", "eks-vpc-cni")
+    assert cni.inputs["podIdentityAssociations"] == [{"roleArn": role.state["arn"], "serviceAccount": "aws-node"}]
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Condition"]["StringEquals"]["aws:RequestTag/kubernetes-namespace"] == "kube-system"
+    assert trust["Condition"]["StringEquals"]["aws:RequestTag/kubernetes-service-account"] == "aws-node"
+    attached = stack.named("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "eks-vpc-cni")
+    assert attached.inputs["policyArn"] == "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
+    # aws-node calls EC2 as soon as it starts: the role carries its policy before the addon, the addon
+    # (and so the association) exists before the first node.
+    assert attached.urn in cni.dependencies
+    system_nodes = stack.named("ml-platform:node_pools:ManagedNodeGroup", "eks-system")  # its node group's parent
+    assert cni.urn in system_nodes.dependencies
+
+
 def test_coredns_waits_for_system_nodes(stack):
     coredns = next(a for a in stack.of_type(ADDON) if a.inputs["addonName"] == "coredns")
     assert node_group(stack, "system").urn in coredns.dependencies, "CoreDNS never goes ACTIVE without a node"

@@ -12,6 +12,7 @@ from components.gpu import Gpu, GpuArgs
 from components.karpenter import Karpenter, KarpenterArgs
 from components.network import DeployerLink, Network, NetworkArgs
 from components.node_pools import NodePools, NodePoolsArgs
+from components.node_role import NodeRolePolicies
 
 AZS = ["us-east-1a", "us-east-1b", "us-east-1c"]
 CPU = {"role": "cpu", "provisioner": "karpenter", "instanceTypes": ["c6i.xlarge"], "maxSize": 4}
@@ -55,10 +56,21 @@ def test_network_without_interface_endpoints_has_no_endpoint_security_group():
     assert gateway.inputs["vpcEndpointType"] == "Gateway" and len(gateway.inputs["routeTableIds"]) == 3
 
 
-def karpenter(pools: dict) -> Karpenter:
+def karpenter(pools: dict, node_policies: NodeRolePolicies | None = None) -> Karpenter:
     return Karpenter("karpenter", KarpenterArgs(
         context=context(), cluster=cluster(), replicas=2, ami_alias="al2023@v20260903",
-        pools={name: pool(**spec) for name, spec in pools.items()}, node_ssm_access=False))
+        pools={name: pool(**spec) for name, spec in pools.items()}, node_policies=node_policies or NodeRolePolicies()))
+
+
+def test_cni_policy_stays_on_the_node_role_only_while_an_existing_cluster_moves_over():
+    def attached(policies: NodeRolePolicies) -> set[str]:
+        recording = build(lambda: karpenter({"cpu": CPU}, policies))
+        return {a.inputs["policyArn"].rsplit("/", 1)[1]
+                for a in recording.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                if a.name.startswith("karpenter-node-")}
+    assert "AmazonEKS_CNI_Policy" not in attached(NodeRolePolicies())
+    assert attached(NodeRolePolicies(cni=True)) == {
+        "AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly", "AmazonEKS_CNI_Policy"}
 
 
 def test_karpenter_pins_an_efa_pool_to_its_zone_id_in_a_placement_group():

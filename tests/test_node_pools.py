@@ -93,14 +93,16 @@ def test_instances_and_volumes_carry_cost_tags(managed):
         assert spec["tags"]["cost-center"] and spec["tags"]["environment"] == "managed"
 
 
-def test_node_role_has_only_the_policies_nodes_need(stack):
-    attached = sorted(a.inputs["policyArn"].rsplit("/", 1)[1]
-                      for a in stack.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-                      if a.name.startswith("eks-node-"))
-    expected = ["AmazonEC2ContainerRegistryPullOnly", "AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy"]
-    if stack.stack == "dev":  # nodeSsmAccess: true
-        expected.append("AmazonSSMManagedInstanceCore")
-    assert attached == sorted(expected)
+def test_node_roles_have_only_the_policies_nodes_need_and_not_the_cni_policy(stack):
+    """vpc-cni's policy is on aws-node's Pod Identity role (test_cluster.py), not on what every pod can reach."""
+    for prefix in ("eks-node-", "karpenter-node-"):
+        attached = sorted(a.inputs["policyArn"].rsplit("/", 1)[1]
+                          for a in stack.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                          if a.name.startswith(prefix))
+        expected = ["AmazonEC2ContainerRegistryPullOnly", "AmazonEKSWorkerNodePolicy"]
+        if stack.stack == "dev":  # nodeSsmAccess: true
+            expected.append("AmazonSSMManagedInstanceCore")
+        assert attached == sorted(expected), prefix
 
 
 def test_without_karpenter_pools_there_is_no_karpenter(managed):

@@ -73,6 +73,9 @@ class Cluster(Model):
     node_ssm_access: bool = Field(
         False, description="Attach AmazonSSMManagedInstanceCore to nodes (shell access without SSH)."
     )
+    cni_policy_on_node_role: bool = Field(
+        False, description="Transition only: keep AmazonEKS_CNI_Policy on the node role while an existing "
+        "cluster's aws-node pods restart onto vpc-cni's Pod Identity role (docs/cluster.md).")
     deployer: Deployer | None = Field(
         None, description="Where `pulumi up` runs from; required with a private-only endpoint (docs/deploying.md).")
 
