@@ -53,6 +53,9 @@ velero_schedules = stack_rule(
                 "namespace), and give every schedule a ttl.",
     config={"exempt": exempt_namespaces([*namespaces.KUBERNETES, *namespaces.PLATFORM]),
             "required": {"type": "boolean", "default": False,
-                         "description": "Judge stacks that install no Velero too (every namespace needs a schedule)."}})
+                         "description": "Judge stacks that install no Velero too (every namespace needs a schedule)."}},
+    unset=("ttl unset: the server's --default-backup-ttl, 720h unless the server says otherwise, which the stack "
+           "cannot see (Velero docs, backup reference): fails. includedNamespaces unset: every namespace, covers "
+           "all."))
 
 RULES = [velero_schedules]

@@ -48,14 +48,37 @@ TAGGABLE = {
 }
 
 
+# What EKS launches for a node group that names no instance type and no launch template (CreateNodegroup:
+# "If you don't specify an instance type in a launch template or for instanceTypes, then t3.medium is used").
+NODE_GROUP_DEFAULT_TYPE = "t3.medium"
+INSTANCE_TYPE, INSTANCE_FAMILY = "node.kubernetes.io/instance-type", "karpenter.k8s.aws/instance-family"
+UNCONSTRAINED = ("the NodePool has no {key} or {family} In requirement, so Karpenter may launch any instance type "
+                 "its other requirements allow")
+
+
 def instance_types(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """Every instance type a node group or Karpenter NodePool may launch."""
+    """Every instance type a node group or Karpenter NodePool may launch (by type or by family)."""
     if resource_type == NODE_GROUP:
-        return [str(t) for t in props.get("instanceTypes") or []]
-    return requirement_values(props.get("spec") or {}, "node.kubernetes.io/instance-type")
+        named = [str(t) for t in props.get("instanceTypes") or []]
+        return named or ([] if props.get("launchTemplate") else [NODE_GROUP_DEFAULT_TYPE])
+    spec = props.get("spec") or {}
+    families = set(requirement_values(spec, INSTANCE_FAMILY))
+    return requirement_values(spec, INSTANCE_TYPE) + sorted(t for t in INSTANCES if t.split(".")[0] in families)
+
+
+def unconstrained(resource_type: str, props: Mapping[str, Any]) -> bool:
+    """A NodePool that names neither types nor families: any instance type at all."""
+    spec = props.get("spec") or {}
+    return resource_type == NODEPOOL and not (requirement_values(spec, INSTANCE_TYPE)
+                                              or requirement_values(spec, INSTANCE_FAMILY))
 
 
 def _families(props, config, resource_type):
+    if unconstrained(resource_type, props):
+        yield (UNCONSTRAINED.format(key=INSTANCE_TYPE, family=INSTANCE_FAMILY) + ", outside this stack's allowed "
+               f"families ({', '.join(config['allowedFamilies'])}) too: set allowedFamilies in the pack config to "
+               "change the list")
+        return
     bad = [t for t in instance_types(resource_type, props) if t.split(".")[0] not in config["allowedFamilies"]]
     if bad:
         yield (f"{', '.join(bad)} not in this stack's allowed families ({', '.join(config['allowedFamilies'])}): "
@@ -75,10 +98,17 @@ allowed_families = resource_rule(
     [NODE_GROUP, NODEPOOL], _typed(_families), level=ADVISORY, severity=Severity.HIGH, framework=eks_bp("cost-optimization"),
     remediation="Use an allowed family, or add it to allowedFamilies in the stack's policy config.",
     config={"allowedFamilies": {"type": "array", "items": {"type": "string"},
-                                "default": ["c6i", "c7i", "m6i", "p4d", "p4de", "g5", "g6"]}})
+                                "default": ["c6i", "c7i", "m6i", "p4d", "p4de", "g5", "g6"]}},
+    unset=("instanceTypes unset on a node group: t3.medium (EKS API reference, CreateNodegroup). No type or "
+           "family requirement on a NodePool: any type (Karpenter docs, NodePools). Each is judged as that."))
 
 
 def _gpu_models(props, config, resource_type):
+    if unconstrained(resource_type, props):
+        yield (UNCONSTRAINED.format(key=INSTANCE_TYPE, family=INSTANCE_FAMILY) + ", any GPU model included, not "
+               f"only {', '.join(config['allowedGpuModels'])}: set allowedGpuModels in the pack config to change "
+               "the list")
+        return
     bad = [t for t in instance_types(resource_type, props)
            if t in INSTANCES and INSTANCES[t].gpu_model and INSTANCES[t].gpu_model not in config["allowedGpuModels"]]
     if bad:
@@ -90,7 +120,9 @@ allowed_gpu_models = resource_rule(
     "cost-allowed-gpu-models", "Pools launch only GPU models this stack allows (no H100 in dev).",
     [NODE_GROUP, NODEPOOL], _typed(_gpu_models), level=ADVISORY, severity=Severity.HIGH, framework=eks_bp("cost-optimization"),
     remediation="Use an allowed GPU type, or allow the model in allowedGpuModels (prod only for H100).",
-    config={"allowedGpuModels": {"type": "array", "items": {"type": "string"}, "default": ["A100", "A10G", "L4"]}})
+    config={"allowedGpuModels": {"type": "array", "items": {"type": "string"}, "default": ["A100", "A10G", "L4"]}},
+    unset=("No type or family requirement on a NodePool: any GPU model (Karpenter docs, NodePools): advised "
+           "against."))
 
 
 def _limits(props, _):
@@ -103,7 +135,9 @@ def _limits(props, _):
 nodepool_limits = resource_rule(
     "cost-nodepool-limits", "Every Karpenter NodePool limits cpu, memory and nvidia.com/gpu.", NODEPOOL, _limits,
     severity=Severity.HIGH, framework=eks_bp("karpenter#use-limits-to-bound-costs"),
-    remediation="Set spec.limits (nodePools.<pool>.limits or maxSize in config).")
+    remediation="Set spec.limits (nodePools.<pool>.limits or maxSize in config).",
+    unset=("spec.limits unset: none, the pool grows without bound (Karpenter docs, NodePools, spec.limits): "
+           "fails."))
 
 
 def _is_gpu(resource_type: str, props: Mapping[str, Any]) -> bool:
@@ -121,7 +155,8 @@ gpu_scale_to_zero = resource_rule(
     "cost-gpu-scale-to-zero", "GPU pools scale to zero where the stack requires it (dev).", [NODE_GROUP, NODEPOOL],
     _typed(_scale_to_zero), severity=Severity.HIGH, framework=eks_bp("cost-optimization"),
     remediation="Make the pool provisioner: karpenter (it scales from zero).",
-    config={"required": {"type": "boolean", "default": False}})
+    config={"required": {"type": "boolean", "default": False}},
+    unset="n/a: a node group's minSize is required by the EKS API, and a NodePool always scales to zero.")
 
 
 def _spot(props, config, resource_type):
@@ -139,7 +174,9 @@ gpu_spot = resource_rule(
     "cost-gpu-spot", "GPU pools use spot capacity where the stack requires it (dev).", [NODE_GROUP, NODEPOOL],
     _typed(_spot), severity=Severity.MEDIUM, framework=eks_bp("cost-optimization"),
     remediation="Set capacityTypes: [spot] (or [spot, on-demand]) on the pool.",
-    config={"required": {"type": "boolean", "default": False}})
+    config={"required": {"type": "boolean", "default": False}},
+    unset=("capacityType unset: ON_DEMAND (EKS API reference, CreateNodegroup); no karpenter.sh/capacity-type "
+           "requirement: on-demand (Karpenter docs, NodePools): fails where spot is required."))
 
 
 def max_nodes(resource_type: str, props: Mapping[str, Any]) -> float:
@@ -160,13 +197,25 @@ max_pool_size = resource_rule(
     "cost-max-pool-size", "No pool may grow past the stack's node cap.", [NODE_GROUP, NODEPOOL], _typed(_pool_size),
     level=ADVISORY, severity=Severity.MEDIUM, framework=eks_bp("cost-optimization"),
     remediation="Lower maxSize or limits, or raise maxNodes in the stack's policy config.",
-    config={"maxNodes": {"type": "number", "default": 200}})
+    config={"maxNodes": {"type": "number", "default": 200}},
+    unset=("spec.limits unset: unbounded (Karpenter docs, NodePools): fails. A node group's "
+           "scalingConfig.maxSize is required by the EKS API."))
 
 
 def _total_gpus(resources, config) -> Iterator[tuple[str, str | None]]:
     total = 0.0
     for pool in of_type(resources, NODEPOOL):
-        total += physical_gpus(pool.props.get("spec") or {})
+        spec = pool.props.get("spec") or {}
+        if unconstrained(NODEPOOL, pool.props):
+            limit = (spec.get("limits") or {}).get("nvidia.com/gpu")
+            if limit is None:
+                yield (UNCONSTRAINED.format(key=INSTANCE_TYPE, family=INSTANCE_FAMILY).replace("the NodePool",
+                       f"NodePool {pool.name}") + ", GPU types included, and it has no nvidia.com/gpu limit: the "
+                       "stack's GPU ceiling is unbounded", pool.urn)
+                continue
+            total += float(limit)
+            continue
+        total += physical_gpus(spec)
     for group in of_type(resources, NODE_GROUP):
         per_node = max((INSTANCES[t].gpus for t in instance_types(NODE_GROUP, group.props) if t in INSTANCES),
                        default=0)
@@ -179,7 +228,8 @@ max_gpus = stack_rule(
     "cost-max-gpus", "The stack's total GPU ceiling stays under its cap.", _total_gpus, level=ADVISORY, severity=Severity.HIGH,
     framework=eks_bp("cost-optimization"),
     remediation="Lower GPU pool limits or maxSize, or raise maxGpus in the stack's policy config.",
-    config={"maxGpus": {"type": "number", "default": 64}})
+    config={"maxGpus": {"type": "number", "default": 64}},
+    unset="No nvidia.com/gpu limit on a NodePool that may launch GPUs: unbounded: fails.")
 
 
 def _volumes(props, config):
@@ -195,7 +245,8 @@ ebs_volume_cap = resource_rule(
     "cost-ebs-volume-cap", "Node root volumes stay under the size cap.", [LAUNCH_TEMPLATE, NODECLASS], _volumes,
     level=ADVISORY, severity=Severity.LOW, framework=eks_bp("cost-optimization"),
     remediation="Lower diskSizeGiB; put datasets on shared storage (S3, FSx) instead of every node's disk.",
-    config={"maxGiB": {"type": "number", "default": 2000}})
+    config={"maxGiB": {"type": "number", "default": 2000}},
+    unset="volumeSize unset: the AMI snapshot's size (EC2 user guide, block device mappings), small: passes.")
 
 
 def _nat_count(resources, config) -> Iterator[tuple[str, str | None]]:
@@ -208,7 +259,8 @@ nat_gateway_count = stack_rule(
     "cost-nat-gateway-count", "NAT gateways stay within the stack's expected count (dev: one).", _nat_count,
     severity=Severity.LOW, level=ADVISORY, framework=eks_bp("cost-optimization"),
     remediation="Set network.natGateways: single for non-production stacks.",
-    config={"maxNatGateways": {"type": ["number", "null"], "default": None}})
+    config={"maxNatGateways": {"type": ["number", "null"], "default": None}},
+    unset="n/a: counts the NAT gateways there are.")
 
 
 def _default_tags(provider: Any) -> Mapping[str, Any]:
@@ -259,7 +311,9 @@ aws_required_tags = resource_rule(
     framework=eks_bp("cost-optimization"),
     remediation="Set ml-platform:tags (the provider's default tags) or the resource's tags; the pack fills in "
                 "tags whose values its config's `defaults` gives.",
-    config=TAG_CONFIG)
+    config=TAG_CONFIG,
+    unset=("tags unset: only the provider's defaultTags, if any (Pulumi aws provider docs, defaultTags): a "
+           "finding of this organisation's list."))
 
 
 def _node_tags(props, config):
@@ -277,7 +331,9 @@ node_cost_tags = resource_rule(
     [LAUNCH_TEMPLATE, NODECLASS], _node_tags, level=ADVISORY, severity=Severity.MEDIUM, framework=eks_bp("cost-optimization"),
     remediation="Provider default tags stop at the template: set tagSpecifications (instance, volume) or "
                 "EC2NodeClass spec.tags.",
-    config={"requiredTags": TAG_CONFIG["requiredTags"]})
+    config={"requiredTags": TAG_CONFIG["requiredTags"]},
+    unset=("tagSpecifications unset: instances carry only the tags EKS or Karpenter adds (EC2 user guide, tag "
+           "resources on launch): advised."))
 
 
 def _budget(resources, config) -> Iterator[tuple[str, str | None]]:
@@ -294,7 +350,8 @@ monthly_budget = stack_rule(
     "cost-monthly-budget", "The stack's monthly cost ceiling stays under its budget.", _budget,
     level=ADVISORY, severity=Severity.HIGH, framework=eks_bp("cost-optimization"),
     remediation="Lower pool maxSize/limits, or raise monthlyBudgetUsd in the stack's policy config with approval.",
-    config={"monthlyBudgetUsd": {"type": ["number", "null"], "default": None}})
+    config={"monthlyBudgetUsd": {"type": ["number", "null"], "default": None}},
+    unset="n/a: judges the estimate of what is there.")
 
 def _region_priced(resources, _config) -> Iterator[tuple[str, str | None]]:
     book = prices_for(stack_region(resources))
@@ -306,14 +363,16 @@ def _region_priced(resources, _config) -> Iterator[tuple[str, str | None]]:
 region_priced = stack_rule(
     "cost-region-priced", "The cost estimate uses the stack region's own prices.", _region_priced,
     severity=Severity.LOW, level=ADVISORY, framework=eks_bp("cost-optimization"),
-    remediation="Run `mlp prices <region>` (AWS Price List API) and commit catalog/price_records/<region>.json.")
+    remediation="Run `mlp prices <region>` (AWS Price List API) and commit catalog/price_records/<region>.json.",
+    unset="n/a: judges the provider's region.")
 
 eks_standard_support = resource_rule(
     "cost-eks-standard-support-only", "Clusters never slide into paid extended support.", "aws:eks/cluster:Cluster",
     lambda p, c: ([] if (p.get("upgradePolicy") or {}).get("supportType") == "STANDARD" else
                   ["upgradePolicy.supportType is not STANDARD: past standard support the cluster costs 6x per hour"]),
     severity=Severity.MEDIUM, framework=eks_bp("cluster-upgrades"),
-    remediation="Set upgradePolicy.supportType=STANDARD and upgrade on schedule.")
+    remediation="Set upgradePolicy.supportType=STANDARD and upgrade on schedule.",
+    unset="upgradePolicy.supportType unset: EXTENDED (EKS API reference, UpgradePolicyRequest): fails.")
 
 RULES = [
     allowed_families, allowed_gpu_models, nodepool_limits, gpu_scale_to_zero, gpu_spot, max_pool_size, max_gpus,

@@ -24,7 +24,8 @@ kms_key_rotation = resource_rule(
     "kms-key-rotation", "Customer-managed KMS keys rotate yearly.", "aws:kms/key:Key",
     lambda p, c: [] if p.get("enableKeyRotation") is True else ["key rotation is off; set enableKeyRotation=true"],
     severity=Severity.MEDIUM, framework=eks_bp("security#encrypt-data-at-rest"),
-    remediation="Set enableKeyRotation=true.")
+    remediation="Set enableKeyRotation=true.",
+    unset="enableKeyRotation unset: false (KMS developer guide, rotating keys; Pulumi aws.kms.Key docs): fails.")
 
 
 def _per_bucket(config_type: str, ok: Any, problem: str):
@@ -52,14 +53,19 @@ s3_block_public_access = stack_rule(
     _per_bucket("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", _blocks_all,
                 "public access is not fully blocked"),
     severity=Severity.CRITICAL, framework=eks_bp("security#data-encryption-and-secrets-management"),
-    remediation="Add a BucketPublicAccessBlock with all four settings true (components/storage.PrivateBucket).")
+    remediation="Add a BucketPublicAccessBlock with all four settings true (components/storage.PrivateBucket).",
+    unset=("No BucketPublicAccessBlock: AWS turns all four on for new buckets (S3 user guide, since April 2023), "
+           "but nothing in the stack holds them, so a console change or an older bucket goes unseen: fails. A "
+           "flag unset in the resource: false, fails."))
 
 s3_kms_encryption = stack_rule(
     "s3-kms-encryption", "Every bucket encrypts with KMS by default.",
     _per_bucket("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
                 _kms_encrypted, "no default KMS encryption"),
     severity=Severity.HIGH, framework=eks_bp("security#encrypt-data-at-rest"),
-    remediation="Add a server-side encryption configuration with sseAlgorithm aws:kms.")
+    remediation="Add a server-side encryption configuration with sseAlgorithm aws:kms.",
+    unset=("No encryption configuration: SSE-S3 with S3-managed keys, not KMS (S3 user guide, default "
+           "encryption): fails."))
 
 s3_versioning = stack_rule(
     "s3-versioning", "Every bucket is versioned.",
@@ -67,14 +73,16 @@ s3_versioning = stack_rule(
                 lambda p: (p.get("versioningConfiguration") or {}).get("status") == "Enabled",
                 "versioning is off (never Suspended: a suspended bucket overwrites and loses objects)"),
     severity=Severity.MEDIUM, framework=eks_bp("reliability"),
-    remediation="Add a BucketVersioning with status Enabled; deleted backups stay recoverable.")
+    remediation="Add a BucketVersioning with status Enabled; deleted backups stay recoverable.",
+    unset="No versioning resource: the bucket is unversioned (S3 user guide, versioning): fails.")
 
 s3_deny_insecure_transport = stack_rule(
     "s3-deny-insecure-transport", "Every bucket policy denies non-TLS requests.",
     _per_bucket("aws:s3/bucketPolicy:BucketPolicy", lambda p: _denies_plain_http(p.get("policy")),
                 "plain-HTTP requests are not denied"),
     severity=Severity.HIGH, framework=eks_bp("security#encryption-in-transit"),
-    remediation="Add a Deny statement on s3:* with Condition Bool aws:SecureTransport=false.")
+    remediation="Add a Deny statement on s3:* with Condition Bool aws:SecureTransport=false.",
+    unset="No bucket policy: plain-HTTP requests are allowed (S3 user guide, aws:SecureTransport): fails.")
 
 s3_acls_disabled = stack_rule(
     "s3-acls-disabled", "Every bucket disables ACLs (object ownership BucketOwnerEnforced).",
@@ -82,7 +90,9 @@ s3_acls_disabled = stack_rule(
                 lambda p: (p.get("rule") or {}).get("objectOwnership") == "BucketOwnerEnforced",
                 "ACLs are enabled: an object ACL can still grant access the bucket policy does not show"),
     severity=Severity.HIGH, framework=eks_bp("security#data-encryption-and-secrets-management"),
-    remediation="Add BucketOwnershipControls with objectOwnership BucketOwnerEnforced (PrivateBucket does).")
+    remediation="Add BucketOwnershipControls with objectOwnership BucketOwnerEnforced (PrivateBucket does).",
+    unset=("No BucketOwnershipControls: new buckets get BucketOwnerEnforced (S3 user guide, Object Ownership, "
+           "since April 2023), but the stack does not hold it, as with the public access block: fails."))
 
 PUBLIC_CANNED = ("public-read", "public-read-write", "authenticated-read")
 PUBLIC_GROUPS = ("http://acs.amazonaws.com/groups/global/AllUsers",
@@ -104,7 +114,8 @@ s3_no_public_acl = resource_rule(
     "s3-no-public-acl", "No bucket or object ACL grants public access.",
     [BUCKET, "aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketObjectv2:BucketObjectv2"], _public_acl,
     severity=Severity.CRITICAL, framework=eks_bp("security#data-encryption-and-secrets-management"),
-    remediation="Drop the ACL: keep ACLs disabled (BucketOwnerEnforced) and grant access in the bucket policy.")
+    remediation="Drop the ACL: keep ACLs disabled (BucketOwnerEnforced) and grant access in the bucket policy.",
+    unset="acl and grants unset: private, the owner alone has access (S3 user guide, ACL overview): passes.")
 
 
 def _ebs_encrypted(args: Any, _: dict) -> Iterator[str]:
@@ -124,22 +135,29 @@ ebs_encrypted = resource_rule(
     ["aws:ebs/volume:Volume", "aws:ebs/snapshotCopy:SnapshotCopy",
      "aws:ebs/encryptionByDefault:EncryptionByDefault"], with_args=_ebs_encrypted, severity=Severity.HIGH,
     framework=eks_bp("security#encrypt-data-at-rest"),
-    remediation="Set encrypted=true with a customer-managed kmsKeyId; never disable EBS encryption by default.")
+    remediation="Set encrypted=true with a customer-managed kmsKeyId; never disable EBS encryption by default.",
+    unset=("encrypted unset on a volume or snapshot copy: false unless the region's encryption by default is on "
+           "(Pulumi aws.ebs.Volume docs; EC2 user guide): fails. EncryptionByDefault.enabled unset: true, "
+           "passes."))
 
 
 s3_no_force_destroy = resource_rule(
     "s3-no-force-destroy", "Buckets are never force-destroyed with their objects.", BUCKET,
     lambda p, c: ["forceDestroy is on: `pulumi destroy` would delete every object"] if p.get("forceDestroy") else [],
     severity=Severity.HIGH, framework=eks_bp("reliability"),
-    remediation="Set forceDestroy=false; empty a bucket deliberately before deleting it.")
+    remediation="Set forceDestroy=false; empty a bucket deliberately before deleting it.",
+    unset="forceDestroy unset: false (Pulumi aws.s3.Bucket docs): passes.")
 
 
 sqs_encrypted = resource_rule(
     "sqs-encrypted", "SQS queues are encrypted at rest.", "aws:sqs/queue:Queue",
-    lambda p, c: ([] if p.get("sqsManagedSseEnabled") is True or p.get("kmsMasterKeyId") else
-                  ["the queue is not encrypted; set sqsManagedSseEnabled=true or a KMS key"]),
+    lambda p, c: ([] if p.get("sqsManagedSseEnabled") is not False or p.get("kmsMasterKeyId") else
+                  ["sqsManagedSseEnabled is false and no KMS key is set: the queue is not encrypted; set "
+                   "sqsManagedSseEnabled=true or a KMS key"]),
     severity=Severity.MEDIUM, framework=eks_bp("security#encrypt-data-at-rest"),
-    remediation="Set sqsManagedSseEnabled=true (or kmsMasterKeyId).")
+    remediation="Set sqsManagedSseEnabled=true (or kmsMasterKeyId).",
+    unset=("sqsManagedSseEnabled and kmsMasterKeyId unset: new queues get SSE-SQS (SQS developer guide, "
+           "encryption at rest; the default since 2022): passes. sqsManagedSseEnabled false with no key: fails."))
 
 
 sqs_deny_insecure_transport = stack_rule(
@@ -147,7 +165,9 @@ sqs_deny_insecure_transport = stack_rule(
     each_has("aws:sqs/queue:Queue", "aws:sqs/queuePolicy:QueuePolicy", "queueUrl",
               lambda p: _denies_plain_http(p.get("policy")), "queue {name}: plain-HTTP access is not denied"),
     severity=Severity.MEDIUM, framework=eks_bp("security#encryption-in-transit"),
-    remediation="Add a QueuePolicy with a Deny on sqs:* when aws:SecureTransport is false.")
+    remediation="Add a QueuePolicy with a Deny on sqs:* when aws:SecureTransport is false.",
+    unset=("No queue policy: plain-HTTP requests are accepted (SQS developer guide, security best practices): "
+           "fails."))
 
 
 def _retention(props: Mapping[str, Any], config: dict) -> Iterator[str]:
@@ -162,7 +182,9 @@ log_group_retention = resource_rule(
     "log-group-retention", "Log groups keep logs for a finite, sufficient time.", "aws:cloudwatch/logGroup:LogGroup",
     _retention, severity=Severity.LOW, framework=cis("2.1.1", "Enable audit Logs"),
     remediation="Set retentionInDays to a CloudWatch retention period of at least minimumDays.",
-    config={"minimumDays": {"type": "integer", "default": 7}})
+    config={"minimumDays": {"type": "integer", "default": 7}},
+    unset=("retentionInDays unset: logs never expire (CloudWatch Logs user guide; Pulumi aws.cloudwatch.LogGroup "
+           "docs): fails."))
 
 
 SECRET = "aws:secretsmanager/secret:Secret"
@@ -179,7 +201,9 @@ secrets_customer_key = resource_rule(
     "secretsmanager-customer-key", "Secrets Manager secrets are encrypted with a customer-managed KMS key.", SECRET,
     _secret_cmk, severity=Severity.HIGH, framework=cis("5.3.1", "Ensure Kubernetes Secrets are encrypted using "
                                                                 "CMKs managed in AWS KMS"),
-    remediation="Set kmsKeyId to a rotating customer-managed key (components/secrets.py does).")
+    remediation="Set kmsKeyId to a rotating customer-managed key (components/secrets.py does).",
+    unset=("kmsKeyId unset: the AWS-managed key aws/secretsmanager, which no key policy of yours scopes (Secrets "
+           "Manager user guide, encryption): fails."))
 
 
 def _secret_replicated(props: Mapping[str, Any], config: dict) -> Iterator[str]:
@@ -197,7 +221,9 @@ secrets_replicated = resource_rule(
     "secretsmanager-replicated", "Secrets Manager secrets are replicated, with their own key, where required (prod).",
     SECRET, _secret_replicated, severity=Severity.MEDIUM, framework=eks_bp("reliability"),
     remediation="Set ml-platform:drRegion: each secret then gets a replica there, encrypted with a key in that region.",
-    config={"required": {"type": "boolean", "default": False}})
+    config={"required": {"type": "boolean", "default": False}},
+    unset=("replicas unset: no replica (Secrets Manager user guide, multi-Region secrets): fails where the pack "
+           "config requires replicas."))
 
 
 RULES = [

@@ -28,14 +28,18 @@ def _secrets_encryption(props: Mapping[str, Any], _: dict) -> Iterator[str]:
 eks_secrets_encryption = resource_rule(
     "eks-secrets-encryption", "EKS encrypts Kubernetes secrets with a KMS key.", CLUSTER, _secrets_encryption,
     severity=Severity.HIGH, framework=cis("5.3.1", "Ensure Kubernetes Secrets are encrypted using CMKs managed in AWS KMS"),
-    remediation="Set encryptionConfig {resources: [secrets], provider.keyArn: <rotating KMS key>}.")
+    remediation="Set encryptionConfig {resources: [secrets], provider.keyArn: <rotating KMS key>}.",
+    unset=("encryptionConfig unset: EKS encrypts secrets with an AWS-owned key, not one you control or audit "
+           "(EKS user guide, envelope encryption; CIS 5.3.1 asks for a CMK): fails."))
 
 eks_control_plane_logging = resource_rule(
     "eks-control-plane-logging", "EKS sends all five control-plane log types to CloudWatch.", CLUSTER,
     lambda p, c: ([f"control-plane logs missing: {', '.join(sorted(set(LOG_TYPES) - set(p.get('enabledClusterLogTypes') or [])))}"]
                   if set(LOG_TYPES) - set(p.get("enabledClusterLogTypes") or []) else []),
     severity=Severity.MEDIUM, framework=cis("2.1.1", "Enable audit Logs"),
-    remediation="Set enabledClusterLogTypes to api, audit, authenticator, controllerManager, scheduler.")
+    remediation="Set enabledClusterLogTypes to api, audit, authenticator, controllerManager, scheduler.",
+    unset=("enabledClusterLogTypes unset: no control-plane log is sent (EKS user guide, control plane logs): "
+           "fails."))
 
 
 def _endpoint(props: Mapping[str, Any], config: dict) -> Iterator[str]:
@@ -54,14 +58,19 @@ eks_endpoint_access = resource_rule(
     severity=Severity.HIGH,
     framework=cis("5.4.1", "Restrict Access to the Control Plane Endpoint"),
     remediation="Enable the private endpoint; empty cluster.publicAccessCidrs (prod) or restrict it to known CIDRs.",
-    config={"requirePrivate": {"type": "boolean", "default": False}})
+    config={"requirePrivate": {"type": "boolean", "default": False}},
+    unset=("vpcConfig fields unset: public endpoint on and open to 0.0.0.0/0, private endpoint off (EKS API "
+           "reference, VpcConfigRequest): fails."))
 
 
 def _version(props: Mapping[str, Any], config: dict) -> Iterator[str]:
     version = props.get("version")
     release = RELEASES.get(version)
     today = date.fromisoformat(config["today"]) if config.get("today") else date.today()
-    if release is None:
+    if version is None:
+        yield ("version is unset, so EKS creates the cluster on its default version of the day and nothing here "
+               f"can tell when its support ends; pin one of {', '.join(RELEASES)}")
+    elif release is None:
         yield f"EKS version {version} is not one this project supports ({', '.join(RELEASES)})"
     elif release.end_of_standard_support < today:
         yield (f"EKS {version} left standard support on {release.end_of_standard_support}; "
@@ -73,15 +82,29 @@ eks_supported_version = resource_rule(
     severity=Severity.HIGH, framework=eks_bp("cluster-upgrades"),
     remediation="Upgrade cluster.version to a release listed in catalog/eks.py in standard support.",
     config={"today": {"type": ["string", "null"], "default": None,
-                      "description": "Evaluate support as of this ISO date (default: today)."}})
+                      "description": "Evaluate support as of this ISO date (default: today)."}},
+    unset=("version unset: EKS creates the cluster on its default version of the day (EKS API reference, "
+           "CreateCluster), supported then but named nowhere, so no one can tell when its support ends: fails, "
+           "pin it."))
+
+def _access_entries(mode: Any) -> Iterator[str]:
+    if mode is None:
+        # CreateCluster: "If you create a cluster by using the EKS API, AWS SDKs, or AWS CloudFormation, the
+        # default is CONFIG_MAP" (EKS API reference, CreateAccessConfigRequest.authenticationMode).
+        yield ("accessConfig.authenticationMode is unset, so EKS uses CONFIG_MAP: access comes from the aws-auth "
+               "ConfigMap, which is deprecated and unaudited; use API with access entries")
+    elif mode != "API":
+        yield (f"authenticationMode is {mode!r}; the aws-auth ConfigMap is deprecated and unaudited, use API with "
+               "access entries")
+
 
 eks_access_entries = resource_rule(
     "eks-access-entries", "EKS authenticates with access entries only (API mode).", CLUSTER,
-    lambda p, c: ([] if (p.get("accessConfig") or {}).get("authenticationMode") == "API" else
-                  [f"authenticationMode is {(p.get('accessConfig') or {}).get('authenticationMode')!r}; the aws-auth "
-                   "ConfigMap is deprecated and unaudited, use API with access entries"]),
+    lambda p, c: _access_entries((p.get("accessConfig") or {}).get("authenticationMode")),
     severity=Severity.HIGH, framework=eks_bp("identity-and-access-management"),
-    remediation="Set accessConfig.authenticationMode=API and grant access with aws.eks.AccessEntry.")
+    remediation="Set accessConfig.authenticationMode=API and grant access with aws.eks.AccessEntry.",
+    unset=("accessConfig.authenticationMode unset: CONFIG_MAP, the aws-auth ConfigMap (EKS API reference, "
+           "CreateAccessConfigRequest): fails."))
 
 eks_no_creator_admin = resource_rule(
     "eks-no-implicit-creator-admin", "The cluster creator gets no invisible admin grant.", CLUSTER,
@@ -89,14 +112,19 @@ eks_no_creator_admin = resource_rule(
                    "access entry shows"] if (p.get("accessConfig") or {}).get(
         "bootstrapClusterCreatorAdminPermissions") is not False else []),
     severity=Severity.MEDIUM, level=ADVISORY, framework=eks_bp("identity-and-access-management"),
-    remediation="Set bootstrapClusterCreatorAdminPermissions=false and list admins in cluster.adminPrincipals.")
+    remediation="Set bootstrapClusterCreatorAdminPermissions=false and list admins in cluster.adminPrincipals.",
+    unset=("bootstrapClusterCreatorAdminPermissions unset: true (EKS API reference, CreateAccessConfigRequest): "
+           "fails."))
 
 no_aws_auth_configmap = resource_rule(
-    "eks-no-aws-auth-configmap", "No aws-auth ConfigMap: access is by access entries.", "kubernetes:core/v1:ConfigMap",
+    "eks-no-aws-auth-configmap", "No aws-auth ConfigMap: access is by access entries.",
+    ["kubernetes:core/v1:ConfigMap", "kubernetes:core/v1:ConfigMapPatch"],
     lambda p, c: (["the aws-auth ConfigMap is deprecated; grant access with access entries"]
                   if (p.get("metadata") or {}).get("name") == "aws-auth" else []),
     severity=Severity.MEDIUM, framework=eks_bp("identity-and-access-management"),
-    remediation="Delete the ConfigMap and create aws.eks.AccessEntry resources instead.")
+    remediation="Delete the ConfigMap and create aws.eks.AccessEntry resources instead.",
+    unset=("n/a: judges an aws-auth ConfigMap or ConfigMapPatch the stack writes; the one EKS writes for node "
+           "groups is not in the stack."))
 
 
 RULES = [

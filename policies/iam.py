@@ -1,4 +1,5 @@
-"""IAM rules: no wildcard admin, no unconditioned service wildcards, trust pinned to one service account."""
+"""IAM rules: no wildcard admin, no unconditioned service wildcards, trust pinned to one service account,
+vpc-cni's policy on its own role rather than on the nodes'."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from typing import Any
 from pulumi_policy import Severity
 
 from policies.support import (
+    ADVISORY,
     as_list,
+    depends_on,
     eks_bp,
+    of_type,
     resource_rule,
+    stack_rule,
     statements,
 )
 
@@ -33,7 +38,8 @@ def _admin(props: Mapping[str, Any], _: dict) -> Iterator[str]:
 iam_no_admin = resource_rule(
     "iam-no-wildcard-admin", "No IAM policy allows Action * on Resource *.", POLICY_TYPES, _admin,
     severity=Severity.CRITICAL, framework=eks_bp("identity-and-access-management"),
-    remediation="List the actions the principal needs and scope Resource to the ARNs it uses.")
+    remediation="List the actions the principal needs and scope Resource to the ARNs it uses.",
+    unset="n/a: judges the statements that are there; a policy without statements allows nothing.")
 
 
 def _service_wildcards(props: Mapping[str, Any], _: dict) -> Iterator[str]:
@@ -47,7 +53,8 @@ def _service_wildcards(props: Mapping[str, Any], _: dict) -> Iterator[str]:
 iam_no_service_wildcards = resource_rule(
     "iam-no-service-wildcards", "No IAM policy allows service:* on every resource without a condition.",
     POLICY_TYPES, _service_wildcards, severity=Severity.HIGH, framework=eks_bp("identity-and-access-management"),
-    remediation="Name the actions, or scope the resources or add a condition.")
+    remediation="Name the actions, or scope the resources or add a condition.",
+    unset="n/a: judges the statements that are there; a Condition left out is the finding.")
 
 
 def _trust(props: Mapping[str, Any], _: dict) -> Iterator[str]:
@@ -72,9 +79,56 @@ iam_trust_one_service_account = resource_rule(
     "aws:iam/role:Role", _trust, severity=Severity.HIGH,
     framework=eks_bp("identity-and-access-management#scope-the-iam-role-trust-policy-for-irsa-roles-to-the-service-account-name"),
     remediation="Condition the trust on aws:RequestTag/kubernetes-namespace and -service-account "
-                "(Pod Identity) or on <issuer>:sub (IRSA).")
+                "(Pod Identity) or on <issuer>:sub (IRSA).",
+    unset=("Condition unset on a Pod Identity or IRSA trust: any service account may assume the role (EKS user "
+           "guide, Pod Identity and IRSA trust policies): fails."))
+
+
+ROLE = "aws:iam/role:Role"
+ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+CNI_POLICY = "AmazonEKS_CNI_Policy"
+
+
+def _trusts_ec2(role: Any) -> bool:
+    for statement in statements(role.props.get("assumeRolePolicy")):
+        principal = statement.get("Principal") or {}
+        if isinstance(principal, Mapping) and "ec2.amazonaws.com" in as_list(principal.get("Service")):
+            return True
+    return False
+
+
+def _is_cni_policy(arn: Any) -> bool:
+    return isinstance(arn, str) and arn.rsplit("/", 1)[-1] == CNI_POLICY
+
+
+def _cni_on_nodes(resources, _config) -> Iterator[tuple[str, str | None]]:
+    message = ("{name}: the node role carries AmazonEKS_CNI_Policy, so every pod that reaches the node's credentials "
+               "may create, attach and delete the node's network interfaces; give it to vpc-cni's aws-node service "
+               "account instead (the addon's podIdentityAssociations)")
+    nodes = [role for role in of_type(resources, ROLE) if _trusts_ec2(role)]
+    for role in nodes:
+        if any(_is_cni_policy(arn) for arn in as_list(role.props.get("managedPolicyArns"))):
+            yield message.format(name=role.name), role.urn
+    for attachment in of_type(resources, ATTACHMENT):
+        if not _is_cni_policy(attachment.props.get("policyArn")):
+            continue
+        role_name = attachment.props.get("role")
+        for role in nodes:
+            if depends_on(attachment, "role", role) or (role_name and role_name == role.props.get("name")):
+                yield message.format(name=role.name), attachment.urn
+
+
+iam_cni_policy_not_on_nodes = stack_rule(
+    "iam-cni-policy-not-on-node-role", "vpc-cni's AmazonEKS_CNI_Policy is on the aws-node service account's role, "
+    "not the node role.", _cni_on_nodes, level=ADVISORY, severity=Severity.MEDIUM,
+    framework=eks_bp("security#restrict-access-to-the-instance-profile"),
+    remediation="Create a Pod Identity role for kube-system/aws-node with AmazonEKS_CNI_Policy, pass it in the "
+                "vpc-cni addon's podIdentityAssociations, restart the aws-node DaemonSet, then detach the policy "
+                "from the node role (docs/cluster.md).",
+    unset=("n/a: judges the attachments that are there (EKS user guide, cni-iam-role: assign the CNI policy to a "
+           "separate role)."))
 
 
 RULES = [
-    iam_no_admin, iam_no_service_wildcards, iam_trust_one_service_account,
+    iam_no_admin, iam_no_service_wildcards, iam_trust_one_service_account, iam_cni_policy_not_on_nodes,
 ]

@@ -14,7 +14,7 @@ from typing import Any
 from pulumi_policy import Severity
 
 from catalog import namespaces
-from catalog.scheduling import GPU_TAINT
+from catalog.scheduling import GPU_TAINT, Taint
 from policies.support import ADVISORY, cis, eks_bp, exempt_namespaces, of_type, resource_rule, stack_rule
 
 WORKLOADS = ["kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet",
@@ -111,11 +111,20 @@ def _probes(pod, config):
                 yield f"container {c.get('name')} has no {probe}"
 
 
+def _tolerates(toleration: Mapping[str, Any], taint: Taint) -> bool:
+    """The scheduler's match (core/v1 Toleration): operator defaults to Equal, an empty key with Exists
+    matches every taint, an empty effect matches every effect."""
+    if toleration.get("effect") not in (None, "", taint.effect):
+        return False
+    if (toleration.get("operator") or "Equal") == "Exists":
+        return toleration.get("key") in (None, "", taint.key)
+    return toleration.get("key") == taint.key and (toleration.get("value") or "") == taint.value
+
+
 def _gpu_toleration(pod, _):
     wants_gpu = any(GPU_TAINT.key in ((c.get("resources") or {}).get(kind) or {})
                     for c in containers(pod) for kind in ("requests", "limits"))
-    tolerated = any(t.get("key") == GPU_TAINT.key and t.get("effect") in (None, "", GPU_TAINT.effect)
-                    for t in pod.get("tolerations") or [])
+    tolerated = any(_tolerates(t, GPU_TAINT) for t in pod.get("tolerations") or [])
     if wants_gpu and not tolerated:
         yield f"the pod requests {GPU_TAINT.key} but does not tolerate the GPU taint; it will never schedule"
 
@@ -131,51 +140,69 @@ def _secret_env(pod, _):
 no_privileged = workload_rule(
     "k8s-no-privileged", "No privileged containers.", _no_privileged, severity=Severity.CRITICAL,
     framework=cis("4.2.1", "Minimize the admission of privileged containers"),
-    remediation="Remove securityContext.privileged; grant only the capabilities needed.")
+    remediation="Remove securityContext.privileged; grant only the capabilities needed.",
+    unset="privileged unset: false (Kubernetes API reference, SecurityContext): passes.")
 no_privilege_escalation = workload_rule(
     "k8s-no-privilege-escalation", "Containers cannot gain privileges.", _no_escalation, severity=Severity.HIGH,
     framework=cis("4.2.5", "Minimize the admission of containers with allowPrivilegeEscalation"),
-    remediation="Set securityContext.allowPrivilegeEscalation: false on every container.")
+    remediation="Set securityContext.allowPrivilegeEscalation: false on every container.",
+    unset=("allowPrivilegeEscalation unset: true for a process that does not set no_new_privs itself (Kubernetes "
+           "API reference, SecurityContext): fails."))
 run_as_non_root = workload_rule(
     "k8s-run-as-non-root", "Containers run as a non-root user.", _non_root, severity=Severity.HIGH,
     framework=eks_bp("security#run-the-application-as-a-non-root-user"),
-    remediation="Set securityContext.runAsNonRoot: true (and a runAsUser) on the pod or each container.")
+    remediation="Set securityContext.runAsNonRoot: true (and a runAsUser) on the pod or each container.",
+    unset=("runAsNonRoot unset: no check, the image's user applies, root for most images (Kubernetes API "
+           "reference, SecurityContext): fails."))
 drop_all_capabilities = workload_rule(
     "k8s-drop-all-capabilities", "Containers drop ALL Linux capabilities.", _drop_all, severity=Severity.MEDIUM,
     framework=eks_bp("security#pod-security"),
-    remediation="Set securityContext.capabilities.drop: [ALL] and add back only what is needed.")
+    remediation="Set securityContext.capabilities.drop: [ALL] and add back only what is needed.",
+    unset=("capabilities unset: the container runtime's default set, NET_RAW included (Kubernetes docs, "
+           "configure a security context): fails."))
 no_host_namespaces = workload_rule(
     "k8s-no-host-namespaces", "Pods do not share the node's network, PID or IPC namespace.", _host_namespaces,
     severity=Severity.HIGH, framework=cis("4.2.4", "Minimize the admission of containers wishing to share the "
                                                    "host network namespace"),
-    remediation="Remove hostNetwork, hostPID and hostIPC.")
+    remediation="Remove hostNetwork, hostPID and hostIPC.",
+    unset="hostNetwork, hostPID and hostIPC unset: false (Kubernetes API reference, PodSpec): passes.")
 no_host_path = workload_rule(
     "k8s-no-host-path", "Pods do not mount host paths.", _host_path, severity=Severity.HIGH,
     framework=eks_bp("security#pod-security"),
-    remediation="Use an emptyDir, a PersistentVolumeClaim or a ConfigMap instead of hostPath.")
+    remediation="Use an emptyDir, a PersistentVolumeClaim or a ConfigMap instead of hostPath.",
+    unset="n/a: judges the volumes that are there; a pod without volumes mounts nothing from the node.")
 resources_set = workload_rule(
     "k8s-resources-set", "Containers request CPU and memory and limit memory.", _resources, severity=Severity.MEDIUM,
     framework=eks_bp("reliability#set-resource-requests-and-limits"),
-    remediation="Set resources.requests.cpu/memory and resources.limits.memory on every container.")
+    remediation="Set resources.requests.cpu/memory and resources.limits.memory on every container.",
+    unset=("requests and limits unset: BestEffort QoS, evicted first, no memory ceiling (Kubernetes docs, pod "
+           "QoS classes); a LimitRange default is not visible to the rule: fails."))
 image_pinned = workload_rule(
     "k8s-image-pinned", "Images are pinned to a version tag or digest, never latest.", _pinned,
     severity=Severity.MEDIUM, framework=eks_bp("security#image-security"),
-    remediation="Reference images as repo:1.2.3 or repo@sha256:<digest>.")
+    remediation="Reference images as repo:1.2.3 or repo@sha256:<digest>.",
+    unset="No tag: :latest, whatever was pushed last (Kubernetes docs, images): fails.")
 gpu_toleration = workload_rule(
     "k8s-gpu-requests-tolerate-gpu-taint", "Pods that request GPUs tolerate the GPU taint.", _gpu_toleration,
     severity=Severity.MEDIUM, framework=eks_bp("aiml-compute"),
-    remediation="Add the toleration nvidia.com/gpu=present:NoSchedule (catalog/scheduling.GPU_TAINT).")
+    remediation="Add the toleration nvidia.com/gpu=present:NoSchedule (catalog/scheduling.GPU_TAINT).",
+    unset=("Toleration operator unset: Equal, and value unset is \"\", which does not match "
+           "nvidia.com/gpu=present; effect unset matches every effect; Exists with no key tolerates every taint "
+           "(Kubernetes API reference, Toleration)."))
 no_literal_secrets_in_env = workload_rule(
     "k8s-no-literal-secret-env", "Secrets reach containers from Secrets, not literal env values.", _secret_env,
     severity=Severity.HIGH, framework=cis("4.4.1", "Prefer using secrets as files over secrets as environment "
                                                    "variables"),
-    remediation="Use env[].valueFrom.secretKeyRef on a Secret synced by an ExternalSecret.")
+    remediation="Use env[].valueFrom.secretKeyRef on a Secret synced by an ExternalSecret.",
+    unset="n/a: judges the env values that are there.")
 
 probes = resource_rule(
     "k8s-deployment-probes", "Deployments define readiness and liveness probes.", "kubernetes:apps/v1:Deployment",
     lambda p, c: _probes(pod_spec(p), c), severity=Severity.MEDIUM,
     framework=eks_bp("reliability#configure-and-size-liveness-and-readiness-probes"),
-    remediation="Add readinessProbe and livenessProbe to every container.")
+    remediation="Add readinessProbe and livenessProbe to every container.",
+    unset=("Probes unset: the pod is ready as soon as it starts and never restarted when hung (Kubernetes docs, "
+           "liveness, readiness and startup probes): fails."))
 
 no_secret_literals = resource_rule(
     "k8s-no-secret-manifests", "The program writes no Secret values; ExternalSecrets sync them.",
@@ -184,7 +211,8 @@ no_secret_literals = resource_rule(
                    "ExternalSecret from Secrets Manager"] if p.get("data") or p.get("stringData") else []),
     severity=Severity.HIGH, framework=cis("4.4.1", "Prefer using secrets as files over secrets as environment "
                                                    "variables"),
-    remediation="Store the value in AWS Secrets Manager and create an ExternalSecret for it.")
+    remediation="Store the value in AWS Secrets Manager and create an ExternalSecret for it.",
+    unset="n/a: judges the Secrets the stack writes.")
 
 PSS_LEVELS = ("restricted", "baseline", "privileged")
 
@@ -211,7 +239,8 @@ namespace_pod_security = resource_rule(
                 "(waivers: {<namespace>: baseline|privileged}).",
     config={"waivers": {"type": "object", "default": {namespaces.GPU: "privileged", namespaces.VELERO: "baseline",
                                                    namespaces.MONITORING: "privileged"},
-                        "description": "Namespace -> the most permissive level it may enforce (documented need)."}})
+                        "description": "Namespace -> the most permissive level it may enforce (documented need)."}},
+    unset="enforce label unset: privileged, nothing enforced (Kubernetes docs, Pod Security admission): fails.")
 
 
 def _internal_lb(props: Mapping[str, Any], config: dict) -> Iterator[str]:
@@ -230,14 +259,17 @@ internal_load_balancers = resource_rule(
     "kubernetes:core/v1:Service", _internal_lb, severity=Severity.HIGH, framework=eks_bp("networking"),
     remediation="Annotate service.beta.kubernetes.io/aws-load-balancer-scheme: internal, or add the service to "
                 "allowPublic.",
-    config={"allowPublic": {"type": "array", "items": {"type": "string"}, "default": []}})
+    config={"allowPublic": {"type": "array", "items": {"type": "string"}, "default": []}},
+    unset=("Scheme annotation unset: the AWS cloud provider creates an internet-facing load balancer (Kubernetes "
+           "docs, Service type LoadBalancer on AWS): fails."))
 
 helm_chart_pinned = resource_rule(
     "helm-chart-pinned", "Helm releases pin an exact chart version.", "kubernetes:helm.sh/v3:Release",
     lambda p, c: ([] if re.match(r"^v?\d+\.\d+\.\d+$", str(p.get("version") or "")) else
                   [f"chart {p.get('chart')} version {p.get('version')!r} is not an exact version"]),
     severity=Severity.MEDIUM, framework=eks_bp("cluster-upgrades"),
-    remediation="Set version to an exact chart version and vendor its values.yaml under tests/charts/.")
+    remediation="Set version to an exact chart version and vendor its values.yaml under tests/charts/.",
+    unset="version unset: the newest chart at every run (Pulumi helm.v3.Release docs): fails.")
 
 
 def _pdbs(resources, config) -> Iterator[tuple[str, str | None]]:
@@ -261,7 +293,9 @@ pdb_for_replicated = stack_rule(
     "k8s-pdb-for-replicated-deployments", "Multi-replica Deployments have a PodDisruptionBudget (where required).",
     _pdbs, severity=Severity.MEDIUM, framework=eks_bp("reliability#use-pod-disruption-budgets"),
     remediation="Add a PodDisruptionBudget whose selector matches the Deployment's pod labels.",
-    config={"required": {"type": "boolean", "default": True}})
+    config={"required": {"type": "boolean", "default": True}},
+    unset=("replicas unset: 1 (Kubernetes API reference, DeploymentSpec), so no PodDisruptionBudget is needed: "
+           "passes."))
 
 
 def _default_deny(resources, config) -> Iterator[tuple[str, str | None]]:
@@ -283,14 +317,18 @@ namespace_default_deny = stack_rule(
     severity=Severity.HIGH, framework=cis("4.3.2", "Ensure that all Namespaces have Network Policies defined"),
     remediation="Add a NetworkPolicy with an empty podSelector and policyTypes [Ingress, Egress], then allow what "
                 "the namespace needs (components/namespace.py does both).",
-    config={"exempt": exempt_namespaces(namespaces.KUBERNETES)})
+    config={"exempt": exempt_namespaces(namespaces.KUBERNETES)},
+    unset=("No NetworkPolicy: every pod accepts all traffic (Kubernetes docs, network policies). policyTypes "
+           "unset: Ingress, plus Egress only if egress rules are listed, so only a policy with both counts."))
 
 no_default_namespace = resource_rule(
     "k8s-no-default-namespace", "Workloads do not run in the default namespace.", WORKLOADS,
     lambda p, c: ([f"{(p.get('metadata') or {}).get('name')} runs in the default namespace"]
                   if (p.get("metadata") or {}).get("namespace") in (None, "", "default") else []),
     severity=Severity.LOW, level=ADVISORY, framework=cis("4.5.2", "The default namespace should not be used"),
-    remediation="Create a namespace for the workload and set metadata.namespace.")
+    remediation="Create a namespace for the workload and set metadata.namespace.",
+    unset=("metadata.namespace unset: the provider's namespace, default unless set (Pulumi Kubernetes provider "
+           "docs, namespace): advised against."))
 
 
 SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
@@ -317,7 +355,9 @@ default_service_account = resource_rule(
     [*WORKLOADS, SERVICE_ACCOUNT], with_args=_sa_token, severity=Severity.MEDIUM,
     framework=cis("4.1.5", "Ensure that default service accounts are not actively used"),
     remediation="Set serviceAccountName to a dedicated account, and automountServiceAccountToken: false on "
-                "accounts whose workloads do not call the Kubernetes API.")
+                "accounts whose workloads do not call the Kubernetes API.",
+    unset=("serviceAccountName unset: the namespace's default account; automountServiceAccountToken unset: true "
+           "(Kubernetes docs, service accounts): fails."))
 
 
 RULES = [

@@ -23,7 +23,8 @@ subnet_no_auto_public_ip = resource_rule(
     lambda p, c: (["mapPublicIpOnLaunch is true; every instance launched here gets a public IP"]
                   if p.get("mapPublicIpOnLaunch") is True else []),
     severity=Severity.MEDIUM, framework=eks_bp("security#infrastructure-security"),
-    remediation="Set mapPublicIpOnLaunch=false; NAT gateways and load balancers bring their own addresses.")
+    remediation="Set mapPublicIpOnLaunch=false; NAT gateways and load balancers bring their own addresses.",
+    unset="mapPublicIpOnLaunch unset: false (Pulumi aws.ec2.Subnet docs): passes.")
 
 
 def _open_ingress(rules: Any, allowed_ports: list[int]) -> Iterator[str]:
@@ -31,6 +32,11 @@ def _open_ingress(rules: Any, allowed_ports: list[int]) -> Iterator[str]:
         cidrs = {*as_list(rule.get("cidrBlocks")), *as_list(rule.get("ipv6CidrBlocks")),
                  *as_list(rule.get("cidrIpv4")), *as_list(rule.get("cidrIpv6"))}
         open_to = cidrs & OPEN
+        if open_to and str(rule.get("protocol", rule.get("ipProtocol"))).lower() in ("-1", "all"):
+            # Protocol -1 means every protocol on every port; EC2 ignores the ports given with it.
+            yield (f"ingress from {', '.join(sorted(open_to))} on every protocol and port (protocol -1); "
+                   f"only {', '.join(num(p) for p in allowed_ports)} may be open to the internet (load balancers)")
+            continue
         ports = (float(rule.get("fromPort", -1)), float(rule.get("toPort", -1)))
         if open_to and not (ports[0] == ports[1] and ports[0] in allowed_ports):
             yield (f"ingress from {', '.join(sorted(open_to))} on ports {ports[0]:.0f}-{ports[1]:.0f}; "
@@ -53,7 +59,9 @@ security_group_no_open_ingress = resource_rule(
     _security_group_ingress, severity=Severity.CRITICAL,
     framework=eks_bp("security#network-security"),
     remediation="Restrict the source to the CIDRs that need access; only 443 on load balancers may be public.",
-    config={"allowedPorts": {"type": "array", "items": {"type": "integer"}, "default": [443]}})
+    config={"allowedPorts": {"type": "array", "items": {"type": "integer"}, "default": [443]}},
+    unset=("No ingress rules: a new security group admits nothing inbound (VPC user guide, security groups): "
+           "passes. Protocol -1 opens every port, whatever the ports say."))
 
 
 vpc_flow_logs = stack_rule(
@@ -61,7 +69,8 @@ vpc_flow_logs = stack_rule(
     each_has("aws:ec2/vpc:Vpc", "aws:ec2/flowLog:FlowLog", "vpcId", lambda p: p.get("trafficType") == "ALL",
               "VPC {name} has no flow log capturing ALL traffic"),
     severity=Severity.MEDIUM, framework=eks_bp("security#network-security"),
-    remediation="Add an aws.ec2.FlowLog with trafficType ALL (network.flowLogs config).")
+    remediation="Add an aws.ec2.FlowLog with trafficType ALL (network.flowLogs config).",
+    unset="No flow log: the VPC records no traffic (VPC user guide, flow logs): fails.")
 
 
 def _private_cidr(props: Mapping[str, Any], _: dict) -> Iterator[str]:
@@ -73,7 +82,8 @@ def _private_cidr(props: Mapping[str, Any], _: dict) -> Iterator[str]:
 vpc_private_range = resource_rule(
     "vpc-private-cidr", "VPCs use private (RFC 1918) address space.", "aws:ec2/vpc:Vpc", _private_cidr,
     severity=Severity.LOW, framework=eks_bp("networking"),
-    remediation="Use a 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 range for network.cidr.")
+    remediation="Use a 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 range for network.cidr.",
+    unset="n/a: judges the range that is set; an IPAM-allocated range is not known to the rule and passes.")
 
 
 RULES = [

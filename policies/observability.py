@@ -35,7 +35,9 @@ def _alert_metadata(props: Mapping[str, Any], _: dict) -> Iterator[str]:
 prometheus_rule_metadata = resource_rule(
     "prometheus-alert-metadata", "Every alert has a severity, a summary and a runbook_url.", PROMETHEUS_RULE,
     _alert_metadata, severity=Severity.MEDIUM, framework=eks_bp("reliability"),
-    remediation="Give each alert labels.severity and annotations.summary and runbook_url (components/alerts.py).")
+    remediation="Give each alert labels.severity and annotations.summary and runbook_url (components/alerts.py).",
+    unset=("severity and annotations unset: the alert routes to the default receiver with no summary or runbook "
+           "(Prometheus docs, alerting rules): fails."))
 
 
 def _literal_secrets(value: Any, path: str) -> Iterator[str]:
@@ -71,7 +73,8 @@ alertmanager_receiver_secrets = resource_rule(
     [ALERTMANAGER_CONFIG, RELEASE], with_args=_receiver_secrets, severity=Severity.HIGH,
     framework=eks_bp("security#data-encryption-and-secrets-management"),
     remediation="Use an AlertmanagerConfig whose receivers reference keys of an ExternalSecret's Secret "
-                "(apiURL, routingKey, urlSecret), as components/alerts.py does.")
+                "(apiURL, routingKey, urlSecret), as components/alerts.py does.",
+    unset="n/a: judges the receiver fields that are there.")
 
 
 def _encrypted(storage_class: Any) -> bool:
@@ -90,7 +93,9 @@ def _storage_class_encrypted(props: Mapping[str, Any], _: dict) -> Iterator[str]
 storage_class_encrypted = resource_rule(
     "k8s-storageclass-encrypted", "EBS StorageClasses create encrypted volumes.", STORAGE_CLASS,
     _storage_class_encrypted, severity=Severity.HIGH, framework=eks_bp("security#encrypt-data-at-rest"),
-    remediation="Set parameters.encrypted: \"true\" (and a kmsKeyId) on every ebs.csi.aws.com StorageClass.")
+    remediation="Set parameters.encrypted: \"true\" (and a kmsKeyId) on every ebs.csi.aws.com StorageClass.",
+    unset=("parameters.encrypted unset: the EBS CSI driver creates unencrypted volumes unless the account "
+           "default is on (aws-ebs-csi-driver docs, parameters): fails."))
 
 
 def _claims(values: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
@@ -118,7 +123,9 @@ def _monitoring_volumes(resources, _config) -> Iterator[tuple[str, str | None]]:
 monitoring_volumes_encrypted = stack_rule(
     "monitoring-volumes-encrypted", "Prometheus and Alertmanager volumes use an encrypted StorageClass.",
     _monitoring_volumes, severity=Severity.MEDIUM, framework=eks_bp("security#encrypt-data-at-rest"),
-    remediation="Set storageClassName to the stack's encrypted gp3 StorageClass in the chart's storage specs.")
+    remediation="Set storageClassName to the stack's encrypted gp3 StorageClass in the chart's storage specs.",
+    unset=("storageClassName unset: the cluster's default StorageClass (Kubernetes docs, storage classes), "
+           "judged as that class; no default class in the stack: fails."))
 
 RULES = [prometheus_rule_metadata, alertmanager_receiver_secrets, storage_class_encrypted,
          monitoring_volumes_encrypted]

@@ -38,7 +38,8 @@ rbac_no_wildcards = resource_rule(
     "k8s-rbac-no-wildcards", "Roles and ClusterRoles name their verbs, resources and API groups.",
     [ROLE, CLUSTER_ROLE], _wildcards, severity=Severity.HIGH,
     framework=cis("4.1.3", "Minimize wildcard use in Roles and ClusterRoles"),
-    remediation="Replace '*' with the verbs, resources and API groups the role needs (components/rbac.py).")
+    remediation="Replace '*' with the verbs, resources and API groups the role needs (components/rbac.py).",
+    unset="n/a: judges the rules that are there.")
 
 
 def _cluster_admin(props: Mapping[str, Any], _: dict) -> Iterator[str]:
@@ -50,11 +51,13 @@ def _cluster_admin(props: Mapping[str, Any], _: dict) -> Iterator[str]:
 no_cluster_admin_binding = resource_rule(
     "k8s-no-cluster-admin-binding", "Nothing is bound to cluster-admin.", BINDINGS, _cluster_admin,
     severity=Severity.CRITICAL, framework=cis("4.1.1", "Ensure that the cluster-admin role is only used where required"),
-    remediation="Bind a namespaced role instead, or add the principal to cluster.adminPrincipals (access entry).")
+    remediation="Bind a namespaced role instead, or add the principal to cluster.adminPrincipals (access entry).",
+    unset="n/a: judges the bindings that are there.")
 
 
-def _broad_secrets(props: Mapping[str, Any], config: dict) -> Iterator[str]:
-    cluster_wide = "namespace" not in (props.get("metadata") or {})
+def _broad_secrets(args: Any, config: dict) -> Iterator[str]:
+    # A Role is namespaced even with metadata.namespace left out (the provider's default namespace applies).
+    props, cluster_wide = args.props, args.resource_type == CLUSTER_ROLE
     for rule in _rules(props):
         if "secrets" not in as_list(rule.get("resources")):
             continue
@@ -69,11 +72,13 @@ def _broad_secrets(props: Mapping[str, Any], config: dict) -> Iterator[str]:
 
 secrets_read_narrowly = resource_rule(
     "k8s-rbac-secrets-narrow", "Secrets are read by name; only namespace admins list them.", [ROLE, CLUSTER_ROLE],
-    _broad_secrets, severity=Severity.HIGH, framework=cis("4.1.2", "Minimize access to secrets"),
+    with_args=_broad_secrets, severity=Severity.HIGH, framework=cis("4.1.2", "Minimize access to secrets"),
     remediation="Grant get on secrets with resourceNames (tenancy readableSecrets); list/watch only for the roles "
                 "in exempt.",
     config={"exempt": {"type": "array", "items": {"type": "string"}, "default": ["ml-platform:admin"],
-                       "description": "Roles that may list and watch every Secret of their namespace."}})
+                       "description": "Roles that may list and watch every Secret of their namespace."}},
+    unset=("resourceNames unset: every Secret of the namespace (Kubernetes docs, RBAC, referring to resources): "
+           "list or watch without names fails. A Role's namespace unset: still one namespace, the provider's."))
 
 READ_ONLY_FORBIDDEN = {"secrets", "pods/exec", "pods/attach", "pods/portforward"}
 
@@ -95,7 +100,8 @@ read_only_roles = resource_rule(
     [ROLE, CLUSTER_ROLE], _read_only, severity=Severity.HIGH,
     framework=cis("4.1.2", "Minimize access to secrets"),
     remediation="Keep get/list/watch on workload objects and pods/log; give exec and Secrets to the engineer or "
-                "admin roles only.")
+                "admin roles only.",
+    unset="n/a: judges the rules of roles labelled read-only.")
 
 
 def _gpu_quota(resources, config) -> Iterator[tuple[str, str | None]]:
@@ -116,6 +122,8 @@ namespace_gpu_quota = stack_rule(
     severity=Severity.HIGH, framework=eks_bp("cost-optimization"),
     remediation="Create the namespace through tenancy config (its quota has requests.nvidia.com/gpu), or exempt a "
                 "system namespace in the pack config.",
-    config={"exempt": exempt_namespaces([*namespaces.KUBERNETES, *namespaces.PLATFORM])})
+    config={"exempt": exempt_namespaces([*namespaces.KUBERNETES, *namespaces.PLATFORM])},
+    unset=("No ResourceQuota: the namespace may use any number of GPUs (Kubernetes docs, resource quotas): "
+           "fails."))
 
 RULES = [rbac_no_wildcards, no_cluster_admin_binding, secrets_read_narrowly, read_only_roles, namespace_gpu_quota]

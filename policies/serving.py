@@ -25,15 +25,18 @@ def _gpu_request_equals_limit(pod: Mapping[str, Any], _: dict) -> Iterator[str]:
         resources = c.get("resources") or {}
         request = (resources.get("requests") or {}).get(GPU_RESOURCE)
         limit = (resources.get("limits") or {}).get(GPU_RESOURCE)
-        if (request is not None or limit is not None) and str(request) != str(limit):
-            yield (f"container {c.get('name')} requests {request} and limits {limit} {GPU_RESOURCE}: set both, "
-                   f"equal")
+        if request is not None and str(request) != str(limit):
+            yield (f"container {c.get('name')} requests {request} and limits {limit} {GPU_RESOURCE}: the API server "
+                   f"rejects a GPU request that differs from the limit; set them equal, or the limit alone (it "
+                   f"sets the request)")
 
 
 gpu_request_equals_limit = workload_rule(
     "k8s-gpu-request-equals-limit", "GPU requests equal GPU limits.", _gpu_request_equals_limit,
     severity=Severity.MEDIUM, framework=eks_bp("cost-optimization"),
-    remediation=f"Set resources.requests and resources.limits {GPU_RESOURCE} to the same number.")
+    remediation=f"Set resources.limits {GPU_RESOURCE}, and resources.requests to the same number or not at all.",
+    unset=("requests unset: the limit sets the request (Kubernetes docs, schedule GPUs): passes. A request "
+           "without an equal limit is rejected by the API server: fails."))
 
 
 def gpus_per_pod(props: Mapping[str, Any]) -> float:
@@ -68,7 +71,9 @@ servers_behind_policies = stack_rule(
     "k8s-gpu-server-network-policy", "Every GPU server has a NetworkPolicy that names who may call it.",
     _servers_behind_policies, severity=Severity.MEDIUM, framework=eks_bp("security#network-security"),
     remediation="Add a NetworkPolicy selecting the server's pods with ingress from its client namespaces only "
-                "(components/serving.py does).")
+                "(components/serving.py does).",
+    unset=("No NetworkPolicy: any pod in the cluster may call the server (Kubernetes docs, network policies): "
+           "fails."))
 
 
 def _pool_gpus(resources) -> dict[str, float]:
@@ -107,7 +112,8 @@ def _scalers_within_pools(resources, _config) -> Iterator[tuple[str, str | None]
 scalers_within_pools = stack_rule(
     "keda-max-within-pool", "A ScaledObject's max replicas fit the GPUs of its pool.", _scalers_within_pools,
     severity=Severity.MEDIUM, framework=eks_bp("cost-optimization"),
-    remediation="Lower maxReplicaCount (serving.models.<m>.replicas.max) or raise the pool's limits.")
+    remediation="Lower maxReplicaCount (serving.models.<m>.replicas.max) or raise the pool's limits.",
+    unset="maxReplicaCount unset: 100 (KEDA docs, ScaledObject spec), judged as 100.")
 
 
 
@@ -128,7 +134,9 @@ def _cronjob_bounded(props: Mapping[str, Any], _: dict) -> Iterator[str]:
 cronjob_bounded = resource_rule(
     "k8s-cronjob-bounded", "CronJobs forbid overlapping runs and end at a deadline.", CRONJOB, _cronjob_bounded,
     severity=Severity.MEDIUM, framework=eks_bp("reliability"),
-    remediation="Set concurrencyPolicy: Forbid and jobTemplate.spec.activeDeadlineSeconds.")
+    remediation="Set concurrencyPolicy: Forbid and jobTemplate.spec.activeDeadlineSeconds.",
+    unset=("concurrencyPolicy unset: Allow, runs overlap; activeDeadlineSeconds unset: a run never times out "
+           "(Kubernetes docs, CronJob and Job): fails."))
 
 
 def _batch_images_by_digest(pod: Mapping[str, Any], _: dict) -> Iterator[str]:
@@ -141,7 +149,8 @@ batch_images_by_digest = resource_rule(
     "k8s-cronjob-image-digest", "Scheduled jobs run images pinned by digest.", CRONJOB,
     lambda p, c: _batch_images_by_digest(pod_spec(p), c), severity=Severity.MEDIUM,
     framework=eks_bp("security#image-security"),
-    remediation="Reference the image as <repository>@sha256:<digest> (ml-platform:evaluation.imageDigest).")
+    remediation="Reference the image as <repository>@sha256:<digest> (ml-platform:evaluation.imageDigest).",
+    unset="No digest: the tag is resolved again at every pull (Kubernetes docs, images): fails.")
 
 RULES = [gpu_request_equals_limit, servers_behind_policies, scalers_within_pools, cronjob_bounded,
          batch_images_by_digest]

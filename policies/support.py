@@ -53,10 +53,13 @@ def resource_rule(name: str, description: str, types: Sequence[str] | str,
                   *, severity: Severity, remediation: str, level: EnforcementLevel = MANDATORY,
                   framework: PolicyComplianceFramework | None = None, config: dict[str, dict] | None = None,
                   remediate: Callable | None = None, tags: Sequence[str] = (),
-                  with_args: Callable[[Any, dict], Iterator[str]] | None = None) -> ResourceValidationPolicy:
+                  with_args: Callable[[Any, dict], Iterator[str]] | None = None,
+                  unset: str = "") -> ResourceValidationPolicy:
     """A rule over resources of `types`: `check(props, config)` yields one message per problem.
 
     `with_args(args, config)` replaces `check` for rules that need more than the props (the provider).
+    `unset` says what AWS (or Kubernetes) does when the property the rule reads is left out, with its
+    source, and so why the rule passes or fails it; docs/policies.md shows it beside the rule.
     """
     wanted = (types,) if isinstance(types, str) else tuple(types)
     schema = PolicyConfigSchema(properties=config) if config else None
@@ -75,14 +78,15 @@ def resource_rule(name: str, description: str, types: Sequence[str] | str,
         tags=list(tags), remediate=remediate)
     # The offline runner dispatches by type first; the analyzer still calls validate for every resource.
     policy.resource_types = frozenset(wanted)
+    policy.unset = unset
     return policy
 
 
 def stack_rule(name: str, description: str, check: Callable[[Sequence[Any], dict], Iterator[tuple[str, str | None]]],
                *, severity: Severity, remediation: str, level: EnforcementLevel = MANDATORY,
                framework: PolicyComplianceFramework | None = None, config: dict[str, dict] | None = None,
-               tags: Sequence[str] = ()) -> StackValidationPolicy:
-    """A rule over the whole stack: `check(resources, config)` yields (message, urn or None)."""
+               tags: Sequence[str] = (), unset: str = "") -> StackValidationPolicy:
+    """A rule over the whole stack: `check(resources, config)` yields (message, urn or None); `unset` as above."""
     schema = PolicyConfigSchema(properties=config) if config else None
 
     def validate(args, report_violation) -> None:
@@ -90,10 +94,12 @@ def stack_rule(name: str, description: str, check: Callable[[Sequence[Any], dict
             for message, urn in check(args.resources, settings(args.get_config(), config)):
                 report_violation(message, urn)
 
-    return StackValidationPolicy(
+    policy = StackValidationPolicy(
         name=name, description=description, validate=validate, enforcement_level=level, config_schema=schema,
         severity=severity, framework=framework, remediation_steps=remediation, url=f"{DOCS}#{name}",
         tags=list(tags))
+    policy.unset = unset
+    return policy
 
 
 # What reading a value of the wrong shape raises (a string where a map or number belongs, a

@@ -99,6 +99,17 @@ def managed_gpu_group(dev, prod) -> list:
 
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 CLUSTER = "aws:eks/cluster:Cluster"
+INSTANCE = "aws:ec2/instance:Instance"
+HARDENED_INSTANCE = {"ami": "ami-0abc", "instanceType": "m6i.large",
+                     "metadataOptions": {"httpTokens": "required", "httpPutResponseHopLimit": 1},
+                     "rootBlockDevice": {"encrypted": True, "volumeType": "gp3"}}
+
+
+def cni_policy_on_node_role(resources: list) -> None:
+    role = pick(resources, "aws:iam/role:Role", "eks-node")
+    resources.append(resource("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "eks-node-cni", {
+        "role": role.inputs.get("name", "eks-node"), "policyArn": "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"},
+        role=[role]))
 
 CASES: dict[str, Case] = {
     "launch-template-imdsv2": Case(stack("prod"), lambda rs: pick(rs, LT).inputs["metadataOptions"].update(
@@ -109,6 +120,14 @@ CASES: dict[str, Case] = {
         "ebs"].update(encrypted="false"), "volume /dev/xvda is not encrypted"),
     "karpenter-nodeclass-ebs-encrypted": Case(stack("prod"), lambda rs: nodeclass(rs)["blockDeviceMappings"][0][
         "ebs"].update(encrypted=False), "volume /dev/xvda is not encrypted"),
+    "node-group-launch-template": Case(stack("prod"), lambda rs: pick(rs, "aws:eks/nodeGroup:NodeGroup").inputs.pop(
+        "launchTemplate"), "no launch template, so EKS launches the nodes from its default one"),
+    "instance-imdsv2": Case(single(INSTANCE, HARDENED_INSTANCE), lambda rs: rs[0].inputs.pop("metadataOptions"),
+                            "metadataOptions is unset, so the AMI decides"),
+    "instance-ebs-encrypted": Case(single(INSTANCE, HARDENED_INSTANCE), lambda rs: rs[0].inputs.pop("rootBlockDevice"),
+                                   "rootBlockDevice is unset, so the root volume comes from the AMI's snapshot"),
+    "iam-cni-policy-not-on-node-role": Case(stack("prod"), cni_policy_on_node_role,
+                                            "eks-node: the node role carries AmazonEKS_CNI_Policy"),
     "launch-template-no-public-ip": Case(stack("prod"), lambda rs: pick(rs, LT).inputs.update(
         networkInterfaces=[{"associatePublicIpAddress": "true"}]), "associates a public IP"),
     "karpenter-nodeclass-no-public-ip": Case(stack("prod"), lambda rs: nodeclass(rs, "cpu").pop(
@@ -182,7 +201,7 @@ CASES: dict[str, Case] = {
         "prometheusSpec"]["storageSpec"]["volumeClaimTemplate"]["spec"].update(storageClassName="gp2"),
         "prometheus's volume uses StorageClass gp2, which the stack does not define as encrypted"),
     "k8s-gpu-request-equals-limit": Case(workload, lambda rs: container(rs)["resources"]["requests"].update(
-        {"nvidia.com/gpu": "2"}), "container vllm requests 2 and limits 1 nvidia.com/gpu: set both, equal"),
+        {"nvidia.com/gpu": "2"}), "container vllm requests 2 and limits 1 nvidia.com/gpu: the API server rejects"),
     "k8s-gpu-server-network-policy": Case(stack("prod"), lambda rs: rs.remove(pick(
         rs, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "serving-llama-3-1-8b")),
         "GPU server ml-inference/llama-3-1-8b has no NetworkPolicy of its own admitting its callers"),
@@ -369,3 +388,105 @@ def test_a_service_account_that_mounts_a_token_needs_a_reason(dev):
     assert found.message.startswith("service account workload mounts an API token into every pod")
     account.inputs["metadata"]["labels"] = {"ml-platform/api-access": "true"}
     assert not findings(rule, resources), "a workload that calls the API says so"
+
+
+def test_a_launch_template_that_leaves_imds_and_the_root_volume_out_gets_the_weak_defaults_named(prod):
+    resources = copy.deepcopy(prod.resources)
+    template = pick(resources, LT)
+    template.inputs.pop("metadataOptions")
+    template.inputs.pop("blockDeviceMappings")
+    (imds,) = findings(BY_NAME["launch-template-imdsv2"], resources)
+    assert imds.message.startswith("metadataOptions is unset, so the AMI decides: IMDSv1 allowed")
+    assert imds.resource == template.name
+    (root,) = findings(BY_NAME["launch-template-ebs-encrypted"], resources)
+    assert "no block device mapping for the root volume (/dev/xvda)" in root.message
+    assert "encrypted only if the account's EBS encryption by default is on" in root.message
+
+
+def test_an_instance_launched_from_a_template_is_judged_by_the_template():
+    from_template = {"launchTemplate": {"id": "lt-1", "version": "$Latest"}}
+    for name in ("instance-imdsv2", "instance-ebs-encrypted"):
+        assert not findings(BY_NAME[name], [resource(INSTANCE, "node", from_template)]), name
+    weak = {**from_template, "metadataOptions": {"httpTokens": "optional"},
+            "rootBlockDevice": {"encrypted": False}, "ebsBlockDevices": [{"deviceName": "/dev/sdf"}]}
+    assert [f.message for f in findings(BY_NAME["instance-ebs-encrypted"], [resource(INSTANCE, "node", weak)])] == [
+        "the root volume is not encrypted; set rootBlockDevice.encrypted true",
+        "volume /dev/sdf is not encrypted; set ebsBlockDevices[].encrypted true"]
+    assert findings(BY_NAME["instance-imdsv2"], [resource(INSTANCE, "node", weak)])
+
+
+def test_an_autoscaling_launch_configuration_is_judged_like_an_instance():
+    config = resource("aws:ec2/launchConfiguration:LaunchConfiguration", "nodes", {
+        "imageId": "ami-0abc", "metadataOptions": {"httpTokens": "required", "httpPutResponseHopLimit": 2}})
+    (hop,) = findings(BY_NAME["instance-imdsv2"], [config])
+    assert hop.message.startswith("httpPutResponseHopLimit is 2")
+    (root,) = findings(BY_NAME["instance-ebs-encrypted"], [config])
+    assert root.message.startswith("rootBlockDevice is unset")
+
+
+def test_the_cni_policy_on_a_node_role_is_found_in_its_managed_policy_list_too(prod):
+    resources = copy.deepcopy(prod.resources)
+    role = pick(resources, "aws:iam/role:Role", "eks-node")
+    role.inputs["managedPolicyArns"] = ["arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"]
+    (found,) = findings(BY_NAME["iam-cni-policy-not-on-node-role"], resources)
+    assert found.level == "advisory" and found.urn == role.urn
+
+
+def test_a_property_left_out_is_judged_by_the_default_that_then_applies(dev, prod):
+    """Absent passes where the default is safe, fails where it is weak (docs/policies.md, 'when unset')."""
+    # Karpenter fills an EC2NodeClass's metadataOptions with required / hop limit 1.
+    resources = copy.deepcopy(prod.resources)
+    nodeclass(resources).pop("metadataOptions")
+    assert not findings(BY_NAME["karpenter-nodeclass-imdsv2"], resources)
+    # New queues get SSE-SQS unless it is turned off.
+    queue = resource("aws:sqs/queue:Queue", "q", {"name": "q"})
+    assert not findings(BY_NAME["sqs-encrypted"], [queue])
+    # A GPU limit alone sets the request; a request alone is rejected by the API server.
+    limit_only, request_only = workload(dev, prod), workload(dev, prod)
+    container(limit_only)["resources"]["requests"].pop("nvidia.com/gpu")
+    assert not findings(BY_NAME["k8s-gpu-request-equals-limit"], limit_only)
+    container(request_only)["resources"]["limits"].pop("nvidia.com/gpu")
+    assert findings(BY_NAME["k8s-gpu-request-equals-limit"], request_only)
+
+
+@pytest.mark.parametrize(("toleration", "tolerated"), [
+    ({"key": "nvidia.com/gpu", "operator": "Exists"}, True),
+    ({"operator": "Exists"}, True),  # an empty key with Exists tolerates every taint
+    ({"key": "nvidia.com/gpu", "value": "present"}, True),  # operator defaults to Equal
+    ({"key": "nvidia.com/gpu", "effect": "NoSchedule"}, False),  # Equal with value "" does not match "present"
+    ({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoExecute"}, False),
+])
+def test_gpu_tolerations_match_as_the_scheduler_matches_them(dev, prod, toleration, tolerated):
+    resources = workload(dev, prod)
+    pod(resources)["tolerations"] = [toleration]
+    assert bool(findings(BY_NAME["k8s-gpu-requests-tolerate-gpu-taint"], resources)) is not tolerated
+
+
+def test_a_role_without_a_namespace_is_still_namespaced():
+    rule = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}
+    role = resource(ROLE, "reader", {"metadata": {"name": "reader"}, "rules": [rule]})
+    assert not findings(BY_NAME["k8s-rbac-secrets-narrow"], [role])
+    cluster_role = resource("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "reader",
+                            {"metadata": {"name": "reader"}, "rules": [rule]})
+    (found,) = findings(BY_NAME["k8s-rbac-secrets-narrow"], [cluster_role])
+    assert found.message.startswith("cluster role reader reads Secrets in every namespace")
+
+
+def test_pools_that_name_no_instance_type_get_what_eks_and_karpenter_then_launch(prod):
+    group = resource("aws:eks/nodeGroup:NodeGroup", "default", {
+        "scalingConfig": {"minSize": 1, "desiredSize": 2, "maxSize": 3}})
+    (family,) = findings(BY_NAME["cost-allowed-instance-families"], [group])
+    assert family.message.startswith("t3.medium not in this stack's allowed families"), "EKS's default type"
+    resources = copy.deepcopy(prod.resources)
+    spec = nodepool(resources)
+    spec["template"]["spec"]["requirements"] = [r for r in spec["template"]["spec"]["requirements"]
+                                                if r["key"] != "node.kubernetes.io/instance-type"]
+    spec["limits"].pop("nvidia.com/gpu")
+    for name in ("cost-allowed-instance-families", "cost-allowed-gpu-models", "cost-max-gpus"):
+        (found,) = findings(BY_NAME[name], resources, {"maxGpus": 1000})
+        assert "may launch any instance type" in found.message, name
+    # A family requirement is as good as a list of types.
+    spec["template"]["spec"]["requirements"].append(
+        {"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": ["p5"]})
+    (h100,) = findings(BY_NAME["cost-allowed-gpu-models"], resources)
+    assert h100.message.startswith("p5.48xlarge carries a GPU model this stack does not allow")
