@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -95,18 +96,28 @@ class Graph:
     raw: dict[str, Any]  # urn -> the properties as the engine sends them (secrets still marked)
 
 
-@dataclass(frozen=True)
 class Graphs:
-    """What the analyzer gives each kind of rule: resource rules see inputs, stack rules outputs."""
+    """What the analyzer gives each kind of rule: resource rules see inputs, stack rules outputs.
 
-    inputs: Graph
-    outputs: Graph
+    Each is built when first read, once: a check of resource rules alone never builds the other.
+    """
+
+    def __init__(self, recording: Any):
+        self._recording = recording
+
+    @cached_property
+    def inputs(self) -> Graph:
+        return _graph(self._recording, lambda r: r.inputs)
+
+    @cached_property
+    def outputs(self) -> Graph:
+        # What the provider computed (ids, ARNs) over the inputs it echoes back.
+        return _graph(self._recording, lambda r: {**r.state, **r.inputs})
 
 
 def build_graphs(recording: Any) -> Graphs:
     """Built once per plan: rules, the cost estimate and renderers all read the same ones."""
-    # Outputs: what the provider computed (ids, ARNs) over the inputs it echoes back.
-    return Graphs(_graph(recording, lambda r: r.inputs), _graph(recording, lambda r: {**r.state, **r.inputs}))
+    return Graphs(recording)
 
 
 def _graph(recording: Any, props: Any) -> Graph:
@@ -141,7 +152,6 @@ def check(recording: Any, config: Mapping[str, Any] | None = None, rules: Sequen
     """
     config = pack_config(recording.stack) if config is None else config
     graphs = graphs or build_graphs(recording)
-    graph = graphs.inputs
     findings: list[Finding] = []
     for policy in rules:
         level = _level(policy, config)
@@ -150,6 +160,7 @@ def check(recording: Any, config: Mapping[str, Any] | None = None, rules: Sequen
         rule_config = _rule_config(policy, config)
         if isinstance(policy, ResourceValidationPolicy):
             types_ = getattr(policy, "resource_types", None)
+            graph = graphs.inputs
             candidates = graph.resources if types_ is None else [r for r in graph.resources
                                                                   if r.resource_type in types_]
             for resource in candidates:

@@ -8,6 +8,8 @@ import gc
 import json
 import os
 import pickle
+import runpy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,6 +106,13 @@ def _managed_pools(config: dict[str, Any]) -> None:
 def managed(tmp_path_factory) -> Recording:
     """dev with every workload pool as a fixed-size managed node group (no Karpenter)."""
     return run_variant(tmp_path_factory.mktemp("managed"), "managed", "dev", _managed_pools)
+
+
+@pytest.fixture(scope="session")
+def plain_eks() -> Recording:
+    """The plain EKS program of tests/reference, recorded with its default config (none)."""
+    program = Path(__file__).resolve().parent / "reference" / "plain_eks" / "__main__.py"
+    return offline.record(lambda: runpy.run_path(str(program), run_name="__main__"), "reference", {})
 
 
 @pytest.fixture(params=["dev", "prod"])

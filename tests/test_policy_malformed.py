@@ -99,9 +99,10 @@ def _malformed(recordings: list[Recording]) -> Iterator[tuple[str, list[Resource
                     yield f"{recording.stack} {resource.type} {resource.name} {key} #{i}", [*providers, broken]
 
 
-def test_no_rule_raises_on_a_value_of_the_wrong_type(dev, prod):
+def test_no_rule_raises_on_a_value_of_the_wrong_type(dev, prod, plain_eks):
+    """This platform's stacks and a plain EKS program it was not written for (tests/reference)."""
     raised, cases = [], 0
-    for case, resources in _malformed([prod, dev]):
+    for case, resources in _malformed([prod, dev, plain_eks]):
         cases += 1
         try:
             runner.check(Recording(case.split()[0], resources, {}, set()), {})
