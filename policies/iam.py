@@ -105,16 +105,22 @@ def _cni_on_nodes(resources, _config) -> Iterator[tuple[str, str | None]]:
     message = ("{name}: the node role carries AmazonEKS_CNI_Policy, so every pod that reaches the node's credentials "
                "may create, attach and delete the node's network interfaces; give it to vpc-cni's aws-node service "
                "account instead (the addon's podIdentityAssociations)")
-    nodes = [role for role in of_type(resources, ROLE) if _trusts_ec2(role)]
-    for role in nodes:
-        if any(_is_cni_policy(arn) for arn in as_list(role.props.get("managedPolicyArns"))):
+    # Only the roles that hold the policy are read further: another role's trust may be unknown at a first
+    # preview, and reading it would stop the whole check.
+    roles = of_type(resources, ROLE)
+    for role in roles:
+        if any(_is_cni_policy(arn) for arn in as_list(role.props.get("managedPolicyArns"))) and _trusts_ec2(role):
             yield message.format(name=role.name), role.urn
     for attachment in of_type(resources, ATTACHMENT):
         if not _is_cni_policy(attachment.props.get("policyArn")):
             continue
-        role_name = attachment.props.get("role")
-        for role in nodes:
-            if depends_on(attachment, "role", role) or (role_name and role_name == role.props.get("name")):
+        if (attachment.property_dependencies or {}).get("role"):
+            # The role comes from a resource (known before its name is, at a first preview).
+            holders = [role for role in roles if depends_on(attachment, "role", role)]
+        else:  # the role is named by a literal string
+            holders = [role for role in roles if role.props.get("name") == attachment.props.get("role")]
+        for role in holders:
+            if _trusts_ec2(role):
                 yield message.format(name=role.name), attachment.urn
 
 

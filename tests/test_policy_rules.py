@@ -8,6 +8,7 @@ through the same offline runner `mlp check` uses.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -506,3 +507,17 @@ def test_pools_that_name_no_instance_type_get_what_eks_and_karpenter_then_launch
         {"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": ["p5"]})
     (h100,) = findings(BY_NAME["cost-allowed-gpu-models"], resources)
     assert h100.message.startswith("p5.48xlarge carries a GPU model this stack does not allow")
+
+
+def test_the_cni_rule_reads_only_the_roles_that_hold_the_policy_so_a_first_preview_can_run_it():
+    """At a first preview a role's trust built from an ARN is unknown; reading it would stop the whole check."""
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+    ec2 = json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                                     "Action": "sts:AssumeRole"}]})
+    node = resource("aws:iam/role:Role", "node", {"assumeRolePolicy": ec2})
+    irsa = resource("aws:iam/role:Role", "velero", {"assumeRolePolicy": UNKNOWN_STRING_VALUE})
+    cni = resource("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "node-cni", {
+        "role": UNKNOWN_STRING_VALUE, "policyArn": "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"}, role=[node])
+    (found,) = findings(BY_NAME["iam-cni-policy-not-on-node-role"], [node, irsa, cni])
+    assert found.level == "advisory" and found.urn == cni.urn

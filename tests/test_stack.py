@@ -152,4 +152,6 @@ def test_plan_preview_lists_the_mandatory_rules_a_first_preview_cannot_verify(ca
     assert ("eks", "eks-secrets-encryption") in rows
     assert ("stack", "s3-deny-insecure-transport") in rows
     # What config alone decides is checked in a first preview too.
-    assert not {r for r in rows if r[1] in ("launch-template-imdsv2", "eks-endpoint-access")}
+    assert not {r for r in rows if r[1] in ("launch-template-imdsv2", "eks-endpoint-access",
+                                            "node-group-launch-template", "launch-template-ebs-encrypted")}
+
