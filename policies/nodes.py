@@ -34,8 +34,8 @@ INSTANCE = "aws:ec2/instance:Instance"
 LAUNCH_CONFIGURATION = "aws:ec2/launchConfiguration:LaunchConfiguration"
 # The root device of the EKS-optimised AMIs (AL2, AL2023, Bottlerocket's OS volume) and of most others.
 ROOT_DEVICES = ("/dev/xvda", "/dev/sda1")
-# What Karpenter v1 sets for spec.metadataOptions fields left out (karpenter.sh docs, NodeClasses,
-# spec.metadataOptions; the EC2NodeClass CRD's defaults): already the hardened setting.
+# What Karpenter v1 sets for spec.metadataOptions fields left out: the EC2NodeClass CRD's defaults
+# (tests/schemas/karpenter-1.14.1/ec2nodeclass.json; Karpenter docs, NodeClasses): already the hardened setting.
 KARPENTER_METADATA_DEFAULTS = {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 1}
 IMDS_FIX = "metadataOptions httpTokens: required and httpPutResponseHopLimit: 1"
 ROOT_FIX = "an encrypted gp3 root volume"
@@ -69,8 +69,8 @@ nodeclass_imdsv2 = resource_rule(
                        KARPENTER_METADATA_DEFAULTS),
     severity=Severity.HIGH, framework=eks_bp("security#restrict-access-to-the-instance-profile"),
     remediation="Set spec.metadataOptions.httpTokens=required and httpPutResponseHopLimit=1.",
-    unset=("spec.metadataOptions (or a field of it) unset: Karpenter sets httpTokens required and hop limit 1 "
-           "(Karpenter docs, NodeClasses, spec.metadataOptions): passes."))
+    unset=("spec.metadataOptions (or a field of it) unset: httpTokens required and hop limit 1, the EC2NodeClass "
+           "CRD's defaults (Karpenter v1.14.1 CRD; Karpenter docs, NodeClasses): passes."))
 
 
 def _unencrypted(mappings: Any, truth: Any) -> Iterator[str]:
@@ -97,9 +97,9 @@ nodeclass_ebs_encrypted = resource_rule(
     lambda p, c: _unencrypted((p.get("spec") or {}).get("blockDeviceMappings"), (True,)),
     severity=Severity.HIGH, framework=eks_bp("security#encrypt-data-at-rest"),
     remediation="Set spec.blockDeviceMappings[].ebs.encrypted: true.",
-    unset=("spec.blockDeviceMappings unset: Karpenter maps an encrypted root volume itself (Karpenter docs, "
-           "NodeClasses, spec.blockDeviceMappings): passes. A mapping without encrypted takes the EC2 default: "
-           "fails."))
+    unset=("spec.blockDeviceMappings unset: Karpenter maps an encrypted root volume itself, except for amiFamily "
+           "Custom (Karpenter docs, NodeClasses, spec.blockDeviceMappings): passes. A mapping without encrypted "
+           "takes the EC2 default: fails."))
 
 
 def _lt_public_ip(props: Mapping[str, Any], _: dict) -> Iterator[str]:
