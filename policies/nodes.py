@@ -73,19 +73,21 @@ nodeclass_imdsv2 = resource_rule(
            "CRD's defaults (Karpenter v1.14.1 CRD; Karpenter docs, NodeClasses): passes."))
 
 
-def _unencrypted(mappings: Any, truth: Any) -> Iterator[str]:
+def _unencrypted(mappings: Any, truth: Any, root_from_ami: bool) -> Iterator[str]:
+    """`root_from_ami`: an unmapped root volume comes from the AMI's snapshot (a launch template does that;
+    Karpenter maps an encrypted one itself, except for amiFamily Custom)."""
     for mapping in mappings or []:
         ebs = mapping.get("ebs") or {}
         if ebs.get("encrypted") not in truth:
             yield f"volume {mapping.get('deviceName')} is not encrypted; set ebs.encrypted"
-    if not any(m.get("deviceName") in ROOT_DEVICES for m in mappings or []):
+    if root_from_ami and not any(m.get("deviceName") in ROOT_DEVICES for m in mappings or []):
         yield ("no block device mapping for the root volume (/dev/xvda), so it comes from the AMI's snapshot, "
                "encrypted only if the account's EBS encryption by default is on; map it with ebs.encrypted")
 
 
 launch_template_ebs_encrypted = resource_rule(
     "launch-template-ebs-encrypted", "Node volumes from launch templates are encrypted.", LAUNCH_TEMPLATE,
-    lambda p, c: _unencrypted(p.get("blockDeviceMappings"), ("true", True)),
+    lambda p, c: _unencrypted(p.get("blockDeviceMappings"), ("true", True), root_from_ami=True),
     severity=Severity.HIGH, framework=eks_bp("security#encrypt-data-at-rest"),
     remediation="Set blockDeviceMappings[].ebs.encrypted to true.",
     unset=("No mapping for /dev/xvda: the root volume comes from the AMI's snapshot, encrypted only if the "
@@ -94,7 +96,9 @@ launch_template_ebs_encrypted = resource_rule(
 
 nodeclass_ebs_encrypted = resource_rule(
     "karpenter-nodeclass-ebs-encrypted", "Node volumes from EC2NodeClasses are encrypted.", NODECLASS,
-    lambda p, c: _unencrypted((p.get("spec") or {}).get("blockDeviceMappings"), (True,)),
+    lambda p, c: _unencrypted((p.get("spec") or {}).get("blockDeviceMappings"), (True,),
+                              root_from_ami=(p.get("spec") or {}).get("amiFamily") == "Custom"
+                              and not (p.get("spec") or {}).get("blockDeviceMappings")),
     severity=Severity.HIGH, framework=eks_bp("security#encrypt-data-at-rest"),
     remediation="Set spec.blockDeviceMappings[].ebs.encrypted: true.",
     unset=("spec.blockDeviceMappings unset: Karpenter maps an encrypted root volume itself, except for amiFamily "

@@ -451,10 +451,16 @@ def test_the_cni_policy_on_a_node_role_is_found_in_its_managed_policy_list_too(p
 
 def test_a_property_left_out_is_judged_by_the_default_that_then_applies(dev, prod):
     """Absent passes where the default is safe, fails where it is weak (docs/policies.md, 'when unset')."""
-    # Karpenter fills an EC2NodeClass's metadataOptions with required / hop limit 1.
+    # Karpenter fills an EC2NodeClass's metadataOptions with required / hop limit 1, and maps an encrypted
+    # root volume itself unless the AMI family is Custom.
     resources = copy.deepcopy(prod.resources)
     nodeclass(resources).pop("metadataOptions")
     assert not findings(BY_NAME["karpenter-nodeclass-imdsv2"], resources)
+    nodeclass(resources).pop("blockDeviceMappings")
+    assert not findings(BY_NAME["karpenter-nodeclass-ebs-encrypted"], resources)
+    nodeclass(resources)["amiFamily"] = "Custom"
+    (custom,) = findings(BY_NAME["karpenter-nodeclass-ebs-encrypted"], resources)
+    assert custom.message.startswith("no block device mapping for the root volume")
     # New queues get SSE-SQS unless it is turned off.
     queue = resource("aws:sqs/queue:Queue", "q", {"name": "q"})
     assert not findings(BY_NAME["sqs-encrypted"], [queue])
