@@ -108,6 +108,27 @@ def managed(tmp_path_factory) -> Recording:
     return run_variant(tmp_path_factory.mktemp("managed"), "managed", "dev", _managed_pools)
 
 
+_RECORDED: dict[tuple, Recording] = {}
+
+
+@pytest.fixture
+def recorded_once(monkeypatch):
+    """In-process `mlp plan`/`mlp check` record each stack (root, config, preview) once per worker.
+
+    The CLI only reads a recording, and a test that changes a stack does so in a directory of its own,
+    which is part of the key.
+    """
+    real = offline.run
+
+    def run(stack: str, root=offline.ROOT, raw=None, preview: bool = False) -> Recording:
+        key = (stack, str(root), json.dumps(raw, sort_keys=True, default=str), preview)
+        if key not in _RECORDED:
+            _RECORDED[key] = real(stack, root, raw, preview)
+        return _RECORDED[key]
+
+    monkeypatch.setattr(offline, "run", run)
+
+
 @pytest.fixture(scope="session")
 def plain_eks() -> Recording:
     """The plain EKS program of tests/reference, recorded with its default config (none)."""

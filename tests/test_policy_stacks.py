@@ -14,6 +14,9 @@ from policies import runner
 from policies.cost_model import estimate
 from policies.pack import RULES
 
+# `mlp` runs in-process here; each stack is recorded once per worker (conftest.recorded_once).
+pytestmark = pytest.mark.usefixtures("recorded_once")
+
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "policies.md"
 
 

@@ -11,6 +11,9 @@ import yaml
 
 from infra.cli import main
 
+# `mlp` runs in-process here; each stack is recorded once per worker (conftest.recorded_once).
+pytestmark = pytest.mark.usefixtures("recorded_once")
+
 GOLDEN = Path(__file__).parent / "golden"
 
 
