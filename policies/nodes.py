@@ -78,7 +78,10 @@ def _unencrypted(mappings: Any, truth: Any, root_from_ami: bool) -> Iterator[str
     Karpenter maps an encrypted one itself, except for amiFamily Custom)."""
     for mapping in mappings or []:
         ebs = mapping.get("ebs") or {}
-        if ebs.get("encrypted") not in truth:
+        if ebs.get("encrypted") is None:
+            yield (f"volume {mapping.get('deviceName')} leaves ebs.encrypted unset, so it is encrypted only if the "
+                   "account's EBS encryption by default is on; set ebs.encrypted")
+        elif ebs.get("encrypted") not in truth:
             yield f"volume {mapping.get('deviceName')} is not encrypted; set ebs.encrypted"
     if root_from_ami and not any(m.get("deviceName") in ROOT_DEVICES for m in mappings or []):
         yield ("no block device mapping for the root volume (/dev/xvda), so it comes from the AMI's snapshot, "

@@ -418,6 +418,9 @@ def test_a_launch_template_that_leaves_imds_and_the_root_volume_out_gets_the_wea
     (root,) = findings(BY_NAME["launch-template-ebs-encrypted"], resources)
     assert "no block device mapping for the root volume (/dev/xvda)" in root.message
     assert "encrypted only if the account's EBS encryption by default is on" in root.message
+    template.inputs["blockDeviceMappings"] = [{"deviceName": "/dev/xvda", "ebs": {"volumeType": "gp3"}}]
+    (unset,) = findings(BY_NAME["launch-template-ebs-encrypted"], resources)
+    assert unset.message.startswith("volume /dev/xvda leaves ebs.encrypted unset, so it is encrypted only if")
 
 
 def test_an_instance_launched_from_a_template_is_judged_by_the_template():
