@@ -38,26 +38,30 @@ ROOT_DEVICES = ("/dev/xvda", "/dev/sda1")
 # (tests/schemas/karpenter-1.14.1/ec2nodeclass.json; Karpenter docs, NodeClasses): already the hardened setting.
 KARPENTER_METADATA_DEFAULTS = {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 1}
 IMDS_FIX = "metadataOptions httpTokens: required and httpPutResponseHopLimit: 1"
+ACCOUNT_DEFAULT = "encrypted only if the account's EBS encryption by default is on"
 ROOT_FIX = "an encrypted gp3 root volume"
 
 
-def _imds(options: Mapping[str, Any] | None, tokens: str, hop: str,
-          defaults: Mapping[str, Any] | None = None) -> Iterator[str]:
-    """`defaults`: what the launcher fills in for a field left out (None: the AMI decides, which is weak)."""
+def _imds(options: Mapping[str, Any] | None, defaults: Mapping[str, Any] | None = None) -> Iterator[str]:
+    """`defaults`: what the launcher fills in for a field left out (None: the AMI decides, which is weak).
+
+    Launch templates, EC2NodeClasses, instances and launch configurations all spell the fields the same.
+    """
     if not options and defaults is None:
         yield ("metadataOptions is unset, so the AMI decides: IMDSv1 allowed, or with an ImdsSupport v2.0 AMI "
                "hop limit 2, which pods reach; pods could take the node's credentials")
         return
     options = {**(defaults or {}), **(options or {})}
-    if options.get(tokens) != "required":
-        yield f"IMDSv2 is not required ({tokens}={options.get(tokens)!r}); pods could steal node credentials via IMDSv1"
-    if float(options.get(hop) or 2) > 1:
-        yield f"{hop} is {options.get(hop)!r}; set 1 so containers cannot reach the node's metadata service"
+    tokens, hops = options.get("httpTokens"), options.get("httpPutResponseHopLimit")
+    if tokens != "required":
+        yield f"IMDSv2 is not required (httpTokens={tokens!r}); pods could steal node credentials via IMDSv1"
+    if float(hops or 2) > 1:
+        yield f"httpPutResponseHopLimit is {hops!r}; set 1 so containers cannot reach the node's metadata service"
 
 
 launch_template_imdsv2 = resource_rule(
     "launch-template-imdsv2", "Node launch templates require IMDSv2 with hop limit 1.", LAUNCH_TEMPLATE,
-    lambda p, c: _imds(p.get("metadataOptions"), "httpTokens", "httpPutResponseHopLimit"),
+    lambda p, c: _imds(p.get("metadataOptions")),
     severity=Severity.HIGH, framework=eks_bp("security#restrict-access-to-the-instance-profile"),
     remediation="Set metadataOptions.httpTokens=required and httpPutResponseHopLimit=1 on the launch template.",
     unset=("metadataOptions unset: the AMI decides, IMDSv1 allowed or, on an ImdsSupport v2.0 AMI, tokens "
@@ -65,8 +69,7 @@ launch_template_imdsv2 = resource_rule(
 
 nodeclass_imdsv2 = resource_rule(
     "karpenter-nodeclass-imdsv2", "Karpenter EC2NodeClasses require IMDSv2 with hop limit 1.", NODECLASS,
-    lambda p, c: _imds((p.get("spec") or {}).get("metadataOptions"), "httpTokens", "httpPutResponseHopLimit",
-                       KARPENTER_METADATA_DEFAULTS),
+    lambda p, c: _imds((p.get("spec") or {}).get("metadataOptions"), KARPENTER_METADATA_DEFAULTS),
     severity=Severity.HIGH, framework=eks_bp("security#restrict-access-to-the-instance-profile"),
     remediation="Set spec.metadataOptions.httpTokens=required and httpPutResponseHopLimit=1.",
     unset=("spec.metadataOptions (or a field of it) unset: httpTokens required and hop limit 1, the EC2NodeClass "
@@ -79,13 +82,13 @@ def _unencrypted(mappings: Any, truth: Any, root_from_ami: bool) -> Iterator[str
     for mapping in mappings or []:
         ebs = mapping.get("ebs") or {}
         if ebs.get("encrypted") is None:
-            yield (f"volume {mapping.get('deviceName')} leaves ebs.encrypted unset, so it is encrypted only if the "
-                   "account's EBS encryption by default is on; set ebs.encrypted")
+            yield (f"volume {mapping.get('deviceName')} leaves ebs.encrypted unset, so it is {ACCOUNT_DEFAULT}; "
+                   "set ebs.encrypted")
         elif ebs.get("encrypted") not in truth:
             yield f"volume {mapping.get('deviceName')} is not encrypted; set ebs.encrypted"
     if root_from_ami and not any(m.get("deviceName") in ROOT_DEVICES for m in mappings or []):
-        yield ("no block device mapping for the root volume (/dev/xvda), so it comes from the AMI's snapshot, "
-               "encrypted only if the account's EBS encryption by default is on; map it with ebs.encrypted")
+        yield (f"no block device mapping for the root volume (/dev/xvda), so it comes from the AMI's snapshot, "
+               f"{ACCOUNT_DEFAULT}; map it with ebs.encrypted")
 
 
 launch_template_ebs_encrypted = resource_rule(
@@ -97,11 +100,15 @@ launch_template_ebs_encrypted = resource_rule(
            "region's EBS encryption by default is on, a setting outside the stack (EC2 user guide, EBS "
            "encryption): fails. ebs.encrypted unset: false, fails."))
 
+def _nodeclass_volumes(props: Mapping[str, Any], _: dict) -> Iterator[str]:
+    spec = props.get("spec") or {}
+    mappings = spec.get("blockDeviceMappings")
+    yield from _unencrypted(mappings, (True,), root_from_ami=spec.get("amiFamily") == "Custom" and not mappings)
+
+
 nodeclass_ebs_encrypted = resource_rule(
     "karpenter-nodeclass-ebs-encrypted", "Node volumes from EC2NodeClasses are encrypted.", NODECLASS,
-    lambda p, c: _unencrypted((p.get("spec") or {}).get("blockDeviceMappings"), (True,),
-                              root_from_ami=(p.get("spec") or {}).get("amiFamily") == "Custom"
-                              and not (p.get("spec") or {}).get("blockDeviceMappings")),
+    _nodeclass_volumes,
     severity=Severity.HIGH, framework=eks_bp("security#encrypt-data-at-rest"),
     remediation="Set spec.blockDeviceMappings[].ebs.encrypted: true.",
     unset=("spec.blockDeviceMappings unset: Karpenter maps an encrypted root volume itself, except for amiFamily "
@@ -137,8 +144,8 @@ def _node_group_defaults(props: Mapping[str, Any], _: dict) -> Iterator[str]:
     if props.get("launchTemplate"):
         return
     yield (f"no launch template, so EKS launches the nodes from its default one: the metadata service is reachable "
-           f"from pods (hop limit 2) and the root volume (diskSize) is encrypted only if the account's EBS "
-           f"encryption by default is on; give it a launch template with {IMDS_FIX} and {ROOT_FIX}")
+           f"from pods (hop limit 2) and the root volume (diskSize) is {ACCOUNT_DEFAULT}; give it a launch template "
+           f"with {IMDS_FIX} and {ROOT_FIX}")
 
 
 node_group_launch_template = resource_rule(
@@ -159,7 +166,7 @@ def _from_template(props: Mapping[str, Any]) -> bool:
 def _instance_imds(props: Mapping[str, Any], _: dict) -> Iterator[str]:
     if _from_template(props) and not props.get("metadataOptions"):
         return
-    yield from _imds(props.get("metadataOptions"), "httpTokens", "httpPutResponseHopLimit")
+    yield from _imds(props.get("metadataOptions"))
 
 
 instance_imdsv2 = resource_rule(
@@ -174,8 +181,8 @@ instance_imdsv2 = resource_rule(
 def _instance_volumes(props: Mapping[str, Any], _: dict) -> Iterator[str]:
     root = props.get("rootBlockDevice")
     if not root and not _from_template(props):
-        yield ("rootBlockDevice is unset, so the root volume comes from the AMI's snapshot, encrypted only if the "
-               "account's EBS encryption by default is on; set rootBlockDevice.encrypted true")
+        yield (f"rootBlockDevice is unset, so the root volume comes from the AMI's snapshot, {ACCOUNT_DEFAULT}; "
+               "set rootBlockDevice.encrypted true")
     elif root and root.get("encrypted") not in (True, "true"):
         yield "the root volume is not encrypted; set rootBlockDevice.encrypted true"
     for device in props.get("ebsBlockDevices") or []:
