@@ -52,8 +52,9 @@ TAGGABLE = {
 # "If you don't specify an instance type in a launch template or for instanceTypes, then t3.medium is used").
 NODE_GROUP_DEFAULT_TYPE = "t3.medium"
 INSTANCE_TYPE, INSTANCE_FAMILY = "node.kubernetes.io/instance-type", "karpenter.k8s.aws/instance-family"
-UNCONSTRAINED = ("the NodePool has no {key} or {family} In requirement, so Karpenter may launch any instance type "
-                 "its other requirements allow")
+# Said of a NodePool that names neither types nor families.
+UNCONSTRAINED = (f"has no {INSTANCE_TYPE} or {INSTANCE_FAMILY} In requirement, so Karpenter may launch any instance "
+                 "type its other requirements allow")
 
 
 def instance_types(resource_type: str, props: Mapping[str, Any]) -> list[str]:
@@ -75,7 +76,7 @@ def unconstrained(resource_type: str, props: Mapping[str, Any]) -> bool:
 
 def _families(props, config, resource_type):
     if unconstrained(resource_type, props):
-        yield (UNCONSTRAINED.format(key=INSTANCE_TYPE, family=INSTANCE_FAMILY) + ", outside this stack's allowed "
+        yield (f"the NodePool {UNCONSTRAINED}, outside this stack's allowed "
                f"families ({', '.join(config['allowedFamilies'])}) too: set allowedFamilies in the pack config to "
                "change the list")
         return
@@ -105,7 +106,7 @@ allowed_families = resource_rule(
 
 def _gpu_models(props, config, resource_type):
     if unconstrained(resource_type, props):
-        yield (UNCONSTRAINED.format(key=INSTANCE_TYPE, family=INSTANCE_FAMILY) + ", any GPU model included, not "
+        yield (f"the NodePool {UNCONSTRAINED}, any GPU model included, not "
                f"only {', '.join(config['allowedGpuModels'])}: set allowedGpuModels in the pack config to change "
                "the list")
         return
@@ -206,16 +207,15 @@ def _total_gpus(resources, config) -> Iterator[tuple[str, str | None]]:
     total = 0.0
     for pool in of_type(resources, NODEPOOL):
         spec = pool.props.get("spec") or {}
-        if unconstrained(NODEPOOL, pool.props):
-            limit = (spec.get("limits") or {}).get("nvidia.com/gpu")
-            if limit is None:
-                yield (UNCONSTRAINED.format(key=INSTANCE_TYPE, family=INSTANCE_FAMILY).replace("the NodePool",
-                       f"NodePool {pool.name}") + ", GPU types included, and it has no nvidia.com/gpu limit: the "
-                       "stack's GPU ceiling is unbounded", pool.urn)
-                continue
-            total += float(limit)
+        if not unconstrained(NODEPOOL, pool.props):
+            total += physical_gpus(spec)
             continue
-        total += physical_gpus(spec)
+        limit = (spec.get("limits") or {}).get("nvidia.com/gpu")
+        if limit is None:
+            yield (f"NodePool {pool.name} {UNCONSTRAINED}, GPU types included, and it has no nvidia.com/gpu "
+                   "limit: the stack's GPU ceiling is unbounded", pool.urn)
+        else:
+            total += float(limit)
     for group in of_type(resources, NODE_GROUP):
         per_node = max((INSTANCES[t].gpus for t in instance_types(NODE_GROUP, group.props) if t in INSTANCES),
                        default=0)
